@@ -1,0 +1,233 @@
+//! The `nettool` binary: parse the command line (clap derive), then call the library.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use nettool::addr::{self, parse_duration};
+use nettool::wire::Proto;
+use nettool::{chat, client, echo, shutdown};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "nettool",
+    version,
+    about = "Chat and echo over TCP and UDP, side by side"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Chat room: serve one with -l, otherwise join one (stdin lines out, room lines in).
+    Chat(ChatArgs),
+    /// RFC 862 echo: serve with -l, otherwise ping a server and summarise.
+    Echo(EchoArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProtoArg {
+    Tcp,
+    Udp,
+    Both,
+}
+
+impl ProtoArg {
+    fn protos(self) -> Vec<Proto> {
+        match self {
+            ProtoArg::Tcp => vec![Proto::Tcp],
+            ProtoArg::Udp => vec![Proto::Udp],
+            ProtoArg::Both => vec![Proto::Tcp, Proto::Udp],
+        }
+    }
+
+    /// The one protocol a client uses.
+    fn single(self) -> Result<Proto> {
+        match self {
+            ProtoArg::Tcp => Ok(Proto::Tcp),
+            ProtoArg::Udp => Ok(Proto::Udp),
+            ProtoArg::Both => anyhow::bail!("a client speaks one protocol: --proto tcp or udp"),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    /// Address to serve on (-l) or connect to: HOST:PORT, HOST or PORT [default: 127.0.0.1:7070]
+    addr: Option<String>,
+    /// Serve a room instead of joining one.
+    #[arg(short, long)]
+    listen: bool,
+    #[arg(long, value_enum, default_value = "tcp")]
+    proto: ProtoArg,
+    /// Client: the nickname to ask for.
+    #[arg(long)]
+    nick: Option<String>,
+    /// Print results (client `/stats` on exit) as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: ChatLimits,
+}
+
+#[derive(Args)]
+struct ChatLimits {
+    /// Members per room at most.
+    #[arg(long, default_value_t = 1024)]
+    max_members: usize,
+    /// TCP connections at most (including ones not yet joined).
+    #[arg(long, default_value_t = 1024)]
+    max_conns: usize,
+    /// Longest chat line (bytes).
+    #[arg(long, default_value_t = 1024)]
+    max_text: usize,
+    /// Longest text-protocol line (bytes).
+    #[arg(long, default_value_t = nettool::wire::text::DEFAULT_MAX_LINE)]
+    max_line: usize,
+    /// Largest binary TCP frame (bytes).
+    #[arg(long, default_value_t = nettool::wire::binary::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Largest UDP datagram (bytes).
+    #[arg(long, default_value_t = nettool::wire::binary::DEFAULT_MAX_DATAGRAM)]
+    max_datagram: usize,
+    /// Messages queued per TCP member before it is dropped as too slow.
+    #[arg(long, default_value_t = 1024)]
+    queue: usize,
+    /// UDP members silent this long are dropped (clients send keepalives at a third of it).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    idle_timeout: Duration,
+}
+
+#[derive(Args)]
+struct EchoArgs {
+    /// Address to serve on (-l) or ping: HOST:PORT, HOST or PORT [default: 127.0.0.1:7007]
+    addr: Option<String>,
+    /// Serve instead of ping.
+    #[arg(short, long)]
+    listen: bool,
+    /// Server default: both; client default: tcp.
+    #[arg(long, value_enum)]
+    proto: Option<ProtoArg>,
+    /// Client: pings to send.
+    #[arg(short, long, default_value_t = 10)]
+    count: u64,
+    /// Client: payload bytes per ping.
+    #[arg(short, long, default_value_t = 64)]
+    size: usize,
+    /// Client: time between pings (e.g. 0.2, 200ms).
+    #[arg(short, long, value_parser = parse_duration, default_value = "1s")]
+    interval: Duration,
+    /// Client: how long to wait for each reply before counting it lost.
+    #[arg(short = 'W', long, value_parser = parse_duration, default_value = "1s")]
+    timeout: Duration,
+    /// Client: print the summary as JSON (per-reply lines are then not printed).
+    #[arg(long)]
+    json: bool,
+    /// Largest UDP datagram the server answers (bytes).
+    #[arg(long, default_value_t = 65_507)]
+    max_datagram: usize,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Chat(a) => chat_cmd(a).await,
+            Cmd::Echo(a) => echo_cmd(a).await,
+        }
+    })
+}
+
+async fn chat_cmd(a: ChatArgs) -> Result<()> {
+    let addr = addr::resolve(a.addr.as_deref(), addr::CHAT_PORT).await?;
+    let l = &a.limits;
+    if a.listen {
+        let cfg = chat::ServerConfig {
+            room: nettool::room::RoomConfig {
+                max_members: l.max_members,
+                max_text: l.max_text,
+                keepalive: l.idle_timeout / 3,
+            },
+            tcp: nettool::tcp::TcpConfig {
+                max_conns: l.max_conns,
+                max_line: l.max_line,
+                max_frame: l.max_frame,
+                queue: l.queue,
+                ..Default::default()
+            },
+            udp: nettool::udp::UdpConfig {
+                max_datagram: l.max_datagram,
+                max_peers: l.max_members,
+                idle_timeout: l.idle_timeout,
+                ..Default::default()
+            },
+        };
+        let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
+        eprintln!(
+            "nettool chat: serving {} on {}",
+            server.protos_label(),
+            server.local_addr()
+        );
+        let stats = server.run(shutdown::on_signal()).await?;
+        tracing::info!(?stats, "room closed");
+        Ok(())
+    } else {
+        let cfg = client::ClientConfig {
+            addr,
+            proto: a.proto.single()?,
+            nick: a.nick,
+            max_line: l.max_line,
+            max_frame: l.max_frame,
+            max_datagram: l.max_datagram,
+            json: a.json,
+            ..Default::default()
+        };
+        client::run_stdio(cfg).await
+    }
+}
+
+async fn echo_cmd(a: EchoArgs) -> Result<()> {
+    let addr = addr::resolve(a.addr.as_deref(), addr::ECHO_PORT).await?;
+    if a.listen {
+        let protos = a.proto.unwrap_or(ProtoArg::Both).protos();
+        let cfg = echo::ServerConfig {
+            max_datagram: a.max_datagram,
+            ..Default::default()
+        };
+        let server = echo::Server::bind(addr, &protos, cfg).await?;
+        eprintln!("nettool echo: serving on {}", server.local_addr());
+        server.run(shutdown::on_signal()).await?;
+        Ok(())
+    } else {
+        let cfg = echo::PingConfig {
+            addr,
+            proto: a.proto.unwrap_or(ProtoArg::Tcp).single()?,
+            count: a.count,
+            size: a.size,
+            interval: a.interval,
+            timeout: a.timeout,
+        };
+        let json = a.json;
+        let summary = echo::ping(&cfg, |reply| {
+            if !json {
+                println!("{reply}");
+            }
+        })
+        .await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            println!("{summary}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! The contract between a protocol and the applications above it.
+//!
+//! A [`Transport`] turns its protocol into a stream of [`Event`]s — a peer joined, sent a
+//! message, sent something invalid, left — fed into one channel that the room consumes.
+//! With each `Joined` it hands over a [`PeerSink`], the room's only way to reach that
+//! peer: over TCP a bounded queue to the connection's writer task, over UDP the shared
+//! socket plus the peer's address. Everything protocol-specific lives behind this file,
+//! in `src/tcp` and `src/udp`.
+
+use crate::wire::{ClientMsg, LeaveReason, Outgoing, Proto};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A peer's identity, unique across all transports of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(u64);
+
+impl PeerId {
+    /// A fresh id.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        PeerId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How a peer speaks: a nettool peer (binary) or a person with netcat (text lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Binary,
+    Text,
+}
+
+/// What the room may know about a peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub proto: Proto,
+    pub addr: SocketAddr,
+    pub format: Format,
+}
+
+/// Why a [`PeerSink::send`] did not queue the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The peer's bounded queue is full: it is not reading fast enough.
+    Full,
+    /// The peer is gone.
+    Closed,
+}
+
+/// How to close a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Deliver what is queued, then close.
+    Flush,
+    /// Close now, dropping what is queued (a peer that stopped reading).
+    Abort,
+}
+
+/// The room's handle on one peer. `send` never blocks the room.
+pub trait PeerSink: Send + Sync {
+    fn send(&self, msg: &Arc<Outgoing>) -> Result<(), SendError>;
+    fn close(&self, how: Close);
+}
+
+/// What a transport tells the room.
+pub enum Event {
+    /// A peer arrived. `nick` is the name it asked for, if any.
+    Joined {
+        peer: PeerId,
+        info: PeerInfo,
+        nick: Option<String>,
+        sink: Box<dyn PeerSink>,
+    },
+    /// A well-formed message from a joined peer.
+    Message(PeerId, ClientMsg),
+    /// Input that was refused; the peer stays unless a `Left` follows.
+    Invalid(PeerId, String),
+    /// The peer is gone. The transport has already stopped reading from it.
+    Left(PeerId, LeaveReason),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Joined {
+                peer, info, nick, ..
+            } => f
+                .debug_struct("Joined")
+                .field("peer", peer)
+                .field("info", info)
+                .field("nick", nick)
+                .finish(),
+            Event::Message(p, m) => f.debug_tuple("Message").field(p).field(m).finish(),
+            Event::Invalid(p, m) => f.debug_tuple("Invalid").field(p).field(m).finish(),
+            Event::Left(p, r) => f.debug_tuple("Left").field(p).field(r).finish(),
+        }
+    }
+}
+
+/// The sending half every transport of one room feeds.
+pub type EventTx = mpsc::Sender<Event>;
+
+/// A protocol, bound and ready to serve.
+pub trait Transport: Send + 'static {
+    /// Which protocol this is.
+    fn proto(&self) -> Proto;
+    /// The bound address (useful after binding port 0).
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
+    /// Serve peers, feeding `events`, until `shutdown` is cancelled; returns once every
+    /// peer's pending output has been flushed (or a bounded grace period has passed).
+    fn serve(
+        self,
+        events: EventTx,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = std::io::Result<()>> + Send;
+}

@@ -1,0 +1,155 @@
+//! The binary format between nettool peers: bincode 2 (serde, standard config, with a
+//! size limit), framed by a 4-byte big-endian length on TCP ([`FrameCodec`]) or tagged
+//! as one datagram on UDP ([`encode_datagram`], [`decode_datagram`]).
+//!
+//! This is the only file that names bincode (pinned to 2.0.1: upstream is unmaintained,
+//! RUSTSEC-2025-0141), so replacing the encoding touches nothing else.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{de::DeserializeOwned, Serialize};
+use std::marker::PhantomData;
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+/// What a nettool client sends on TCP after the server's banner, before its first frame.
+/// It starts with a NUL byte, which no text peer sends, so the server can tell them apart.
+pub const PREAMBLE: &[u8] = b"\0nettool/1\n";
+/// The first two bytes of every binary UDP datagram (NUL, then the protocol version).
+pub const DATAGRAM_TAG: [u8; 2] = [0, 1];
+/// Default cap on one TCP frame's payload.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+/// Default cap on one UDP datagram (fits any path MTU of 1280, as QUIC assumes).
+pub const DEFAULT_MAX_DATAGRAM: usize = 1200;
+/// Hard cap bincode enforces on any one message, whatever the frame limit says: a
+/// declared collection or string length beyond it is refused before anything is allocated.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+const LEN_HEADER: usize = 4;
+
+/// Why bytes off the wire were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame larger than the maximum of {max} bytes")]
+    TooLarge { max: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("invalid UTF-8 in a text line")]
+    InvalidUtf8,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_MESSAGE>()
+}
+
+/// Encode `msg` after `header` zero bytes the caller fills in.
+fn encode_after<T: Serialize>(msg: &T, header: usize) -> Result<BytesMut, WireError> {
+    let mut buf = BytesMut::with_capacity(header + 64);
+    buf.put_bytes(0, header);
+    let mut writer = (&mut buf).writer();
+    bincode::serde::encode_into_std_write(msg, &mut writer, config())
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    Ok(buf)
+}
+
+/// The bare bincode payload of `msg`.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Bytes, WireError> {
+    encode_after(msg, 0).map(BytesMut::freeze)
+}
+
+/// Decode one whole message; trailing bytes are an error.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, WireError> {
+    let (msg, used) = bincode::serde::decode_from_slice(payload, config())
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if used != payload.len() {
+        return Err(WireError::Malformed(format!(
+            "{} trailing bytes",
+            payload.len() - used
+        )));
+    }
+    Ok(msg)
+}
+
+/// `msg` as a TCP frame: 4-byte big-endian length, then the payload.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Bytes, WireError> {
+    let mut buf = encode_after(msg, LEN_HEADER)?;
+    let len = u32::try_from(buf.len() - LEN_HEADER).map_err(|_| WireError::TooLarge {
+        max: u32::MAX as usize,
+    })?;
+    buf[..LEN_HEADER].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// `msg` as a UDP datagram: [`DATAGRAM_TAG`], then the payload.
+pub fn encode_datagram<T: Serialize>(msg: &T) -> Result<Bytes, WireError> {
+    let mut buf = encode_after(msg, DATAGRAM_TAG.len())?;
+    buf[..DATAGRAM_TAG.len()].copy_from_slice(&DATAGRAM_TAG);
+    Ok(buf.freeze())
+}
+
+/// Whether a datagram is a binary nettool datagram (as opposed to a text line).
+pub fn is_binary_datagram(datagram: &[u8]) -> bool {
+    datagram.first() == Some(&0)
+}
+
+/// Decode a binary datagram, tag included.
+pub fn decode_datagram<T: DeserializeOwned>(datagram: &[u8]) -> Result<T, WireError> {
+    match datagram.strip_prefix(&DATAGRAM_TAG[..]) {
+        Some(payload) => decode(payload),
+        None => Err(WireError::Malformed("unknown datagram tag".into())),
+    }
+}
+
+/// Length-delimited bincode frames on a byte stream: decodes `D`, encodes `E`.
+///
+/// A malformed payload inside a well-formed frame is yielded as an `Err` item, so the
+/// stream carries on; an oversize length is a stream error, since the stream cannot be
+/// trusted after it.
+pub struct FrameCodec<D, E> {
+    inner: LengthDelimitedCodec,
+    max: usize,
+    _types: PhantomData<fn(E) -> D>,
+}
+
+impl<D, E> FrameCodec<D, E> {
+    pub fn new(max_frame: usize) -> Self {
+        let inner = LengthDelimitedCodec::builder()
+            .length_field_type::<u32>()
+            .max_frame_length(max_frame)
+            .new_codec();
+        FrameCodec {
+            inner,
+            max: max_frame,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<D: DeserializeOwned, E> Decoder for FrameCodec<D, E> {
+    type Item = Result<D, WireError>;
+    type Error = WireError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, WireError> {
+        match self.inner.decode(src) {
+            Ok(Some(frame)) => Ok(Some(decode(&frame))),
+            Ok(None) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(WireError::TooLarge { max: self.max })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<D, E: Serialize> Encoder<E> for FrameCodec<D, E> {
+    type Error = WireError;
+
+    fn encode(&mut self, msg: E, dst: &mut BytesMut) -> Result<(), WireError> {
+        let frame = encode_frame(&msg)?;
+        if frame.len() - LEN_HEADER > self.max {
+            return Err(WireError::TooLarge { max: self.max });
+        }
+        dst.extend_from_slice(&frame);
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! The typed messages of the chat protocol, one enum per direction.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The transport protocol a member came in on. Shown to users, never branched on by the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+/// Why a member left the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaveReason {
+    /// The member said `/quit` (or sent a binary `Bye`).
+    Quit,
+    /// TCP: the peer closed its side cleanly.
+    Closed,
+    /// TCP: the connection was reset.
+    Reset,
+    /// UDP: no datagram for the idle timeout.
+    TimedOut,
+    /// Its outbound queue filled up: it did not read fast enough.
+    TooSlow,
+    /// The server is shutting down.
+    Shutdown,
+    /// It sent input the server could not accept (oversize frame, too many malformed frames).
+    BadInput(String),
+    /// An I/O error other than a reset.
+    Error(String),
+}
+
+impl fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaveReason::Quit => f.write_str("quit"),
+            LeaveReason::Closed => f.write_str("closed"),
+            LeaveReason::Reset => f.write_str("reset"),
+            LeaveReason::TimedOut => f.write_str("timed out"),
+            LeaveReason::TooSlow => f.write_str("too slow"),
+            LeaveReason::Shutdown => f.write_str("server shutdown"),
+            LeaveReason::BadInput(why) => write!(f, "bad input: {why}"),
+            LeaveReason::Error(why) => write!(f, "error: {why}"),
+        }
+    }
+}
+
+/// One line of a `/who` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub nick: String,
+    pub proto: Proto,
+    /// Seconds since the member joined.
+    pub online_s: u64,
+}
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Join (or, over UDP, repeat the join when the `Welcome` was lost).
+    Hello { nick: Option<String> },
+    /// A chat line. `seq` counts the sender's lines from 1; `sent_us` is its send time.
+    Say {
+        seq: u64,
+        sent_us: u64,
+        text: String,
+    },
+    /// Rename.
+    Nick(String),
+    /// List members.
+    Who,
+    /// Keepalive (UDP), also answered with `Pong` so a client can time the path.
+    Ping { t_us: u64 },
+    /// Leave.
+    Bye,
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// You joined as `nick`; `members` are online including you. A UDP client must send
+    /// something at least every `keepalive_ms`.
+    Welcome {
+        nick: String,
+        proto: Proto,
+        members: u32,
+        keepalive_ms: u64,
+    },
+    /// A member's chat line, relayed with the sender's own sequence number and send time.
+    Chat {
+        from: String,
+        seq: u64,
+        sent_us: u64,
+        text: String,
+    },
+    Joined {
+        nick: String,
+        proto: Proto,
+    },
+    Left {
+        nick: String,
+        reason: LeaveReason,
+    },
+    Renamed {
+        old: String,
+        new: String,
+    },
+    Members(Vec<MemberInfo>),
+    Pong {
+        t_us: u64,
+    },
+    /// Your last input was refused; you stay connected unless a `Bye` follows.
+    Error(String),
+    /// You are being disconnected.
+    Bye {
+        reason: LeaveReason,
+    },
+}
