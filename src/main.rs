@@ -168,7 +168,6 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
                 max_datagram: l.max_datagram,
                 max_peers: l.max_members,
                 idle_timeout: l.idle_timeout,
-                ..Default::default()
             },
         };
         let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;

@@ -1,8 +1,20 @@
-//! The chat client.
-#![allow(unused)]
+//! The chat client: [`connect`] (binary protocol, or text fallback against a server
+//! that is not nettool), [`stats`] (loss, reorder, duplicates, latency from sequence
+//! numbers) and [`run`] (the interactive loop over stdin/stdout or any reader/writer).
+
+pub mod connect;
+pub mod run;
+pub mod stats;
+
+pub use connect::{connect, Conn, Incoming, Mode};
+pub use run::{run, run_stdio};
+pub use stats::{ClientStats, StatsReport};
+
 use crate::wire::Proto;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+/// How a client connects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub addr: SocketAddr,
@@ -11,7 +23,12 @@ pub struct ClientConfig {
     pub max_line: usize,
     pub max_frame: usize,
     pub max_datagram: usize,
+    /// Print the stats report as JSON on exit.
     pub json: bool,
+    /// How long to wait for a nettool server to show itself before falling back to text.
+    pub detect: Duration,
+    /// UDP: `Hello`s sent (with doubling waits) before falling back to text.
+    pub hello_tries: u32,
 }
 
 impl Default for ClientConfig {
@@ -24,10 +41,8 @@ impl Default for ClientConfig {
             max_frame: crate::wire::binary::DEFAULT_MAX_FRAME,
             max_datagram: crate::wire::binary::DEFAULT_MAX_DATAGRAM,
             json: false,
+            detect: connect::DEFAULT_DETECT,
+            hello_tries: 4,
         }
     }
-}
-
-pub async fn run_stdio(cfg: ClientConfig) -> anyhow::Result<()> {
-    todo!()
 }

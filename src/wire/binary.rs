@@ -38,6 +38,18 @@ pub enum WireError {
     Io(#[from] std::io::Error),
 }
 
+impl WireError {
+    /// The sentence the offending peer is sent.
+    pub fn refusal(&self) -> String {
+        match self {
+            WireError::TooLarge { max } => format!("input longer than {max} bytes refused"),
+            WireError::InvalidUtf8 => "invalid UTF-8 refused".into(),
+            WireError::Malformed(why) => format!("malformed message refused: {why}"),
+            WireError::Io(e) => format!("read error: {e}"),
+        }
+    }
+}
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_MESSAGE>()
 }

@@ -1,0 +1,235 @@
+//! Connecting a chat client. Both protocols give the same thing, a [`Conn`]: a stream of
+//! what the server says and a sink of [`ClientMsg`]s. TCP: a framed stream after the
+//! banner/preamble handshake. UDP: a connected socket after the `Hello`/`Welcome`
+//! exchange (retried, since datagrams get lost). Either falls back to text lines when no
+//! nettool server answers (the lesson's Node.js server, `ncat --chat`).
+
+use super::ClientConfig;
+use crate::sockets;
+use crate::wire::binary::{self, FrameCodec, WireError, PREAMBLE};
+use crate::wire::text::{LineCodec, BANNER_MARK};
+use crate::wire::{ClientMsg, Proto, ServerMsg};
+use anyhow::{bail, Context, Result};
+use futures::stream::{self, BoxStream};
+use futures::{Sink, SinkExt, StreamExt};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+use tokio_util::codec::{Framed, FramedParts};
+
+/// Something the server said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A nettool server's message.
+    Msg(ServerMsg),
+    /// A line from a server that is not nettool (text mode).
+    Line(String),
+}
+
+/// Whether the server speaks nettool's binary protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Binary,
+    Text,
+}
+
+/// The sending half of a [`Conn`].
+pub type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>>;
+
+/// A connected chat session.
+pub struct Conn {
+    pub proto: Proto,
+    pub mode: Mode,
+    pub rx: BoxStream<'static, Result<Incoming, WireError>>,
+    pub tx: MsgSink,
+}
+
+/// Connect over `cfg.proto`.
+pub async fn connect(cfg: &ClientConfig) -> Result<Conn> {
+    match cfg.proto {
+        Proto::Tcp => connect_tcp(cfg).await,
+        Proto::Udp => connect_udp(cfg).await,
+    }
+}
+
+async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
+    let stream = timeout(cfg.detect * 5, TcpStream::connect(cfg.addr))
+        .await
+        .with_context(|| format!("connecting to {} timed out", cfg.addr))?
+        .with_context(|| format!("cannot connect to {}", cfg.addr))?;
+    let _ = stream.set_nodelay(true);
+    let mut lines = Framed::new(stream, LineCodec::new(cfg.max_line));
+    let first = match timeout(cfg.detect, lines.next()).await {
+        Err(_) => None, // a server that waits for us to speak: not nettool
+        Ok(None) => bail!("{} closed the connection", cfg.addr),
+        Ok(Some(Err(e))) => return Err(e).context("reading the server's first line"),
+        Ok(Some(Ok(Ok(line)))) if line.contains(BANNER_MARK) => {
+            return upgrade(lines, cfg).await;
+        }
+        Ok(Some(Ok(Ok(line)))) => Some(line),
+        Ok(Some(Ok(Err(e)))) => Some(format!("! {}", e.refusal())),
+    };
+    let (tx, rx) = lines.split();
+    let rx = stream::iter(first.map(|l| Ok(Incoming::Line(l))))
+        .chain(rx.filter_map(|r| async move { text_incoming(r) }));
+    Ok(Conn {
+        proto: Proto::Tcp,
+        mode: Mode::Text,
+        rx: rx.boxed(),
+        tx: Box::pin(tx.with_flat_map(|m| stream::iter(text_of(m).map(Ok)))),
+    })
+}
+
+/// Answer the banner with the preamble and `Hello`, and switch to binary frames.
+async fn upgrade(lines: Framed<TcpStream, LineCodec>, cfg: &ClientConfig) -> Result<Conn> {
+    let parts = lines.into_parts();
+    let mut io = parts.io;
+    io.write_all(PREAMBLE).await?;
+    let mut next = FramedParts::new::<ClientMsg>(io, FrameCodec::new(cfg.max_frame));
+    next.read_buf = parts.read_buf;
+    let mut framed: Framed<TcpStream, FrameCodec<ServerMsg, ClientMsg>> = Framed::from_parts(next);
+    framed
+        .send(ClientMsg::Hello {
+            nick: cfg.nick.clone(),
+        })
+        .await?;
+    let (tx, rx) = framed.split();
+    let rx = rx.filter_map(|r| async move {
+        match r {
+            Ok(Ok(m)) => Some(Ok(Incoming::Msg(m))),
+            Ok(Err(e)) => {
+                tracing::warn!("ignoring a malformed frame from the server: {e}");
+                None
+            }
+            Err(e) => Some(Err(e)),
+        }
+    });
+    Ok(Conn {
+        proto: Proto::Tcp,
+        mode: Mode::Binary,
+        rx: rx.boxed(),
+        tx: Box::pin(tx),
+    })
+}
+
+async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
+    let sock = Arc::new(
+        sockets::udp_connect(cfg.addr)
+            .await
+            .with_context(|| format!("cannot open a UDP socket towards {}", cfg.addr))?,
+    );
+    let hello = binary::encode_datagram(&ClientMsg::Hello {
+        nick: cfg.nick.clone(),
+    })?;
+    let mut buf = vec![0u8; 65_536];
+    let mut wait = cfg.detect / 4;
+    for _ in 0..cfg.hello_tries {
+        sock.send(&hello).await?;
+        match timeout(wait, sock.recv(&mut buf)).await {
+            Err(_) => wait *= 2,
+            Ok(Err(e)) => return Err(e).with_context(|| format!("no UDP server at {}", cfg.addr)),
+            Ok(Ok(n)) => {
+                let first = datagram_incoming(&buf[..n]);
+                let mode = match first.first() {
+                    Some(Ok(Incoming::Msg(_))) => Mode::Binary,
+                    _ => Mode::Text,
+                };
+                return Ok(udp_conn(sock, mode, first, cfg.max_datagram));
+            }
+        }
+    }
+    tracing::warn!(
+        "no nettool server answered at {} over UDP; sending text lines",
+        cfg.addr
+    );
+    Ok(udp_conn(sock, Mode::Text, Vec::new(), cfg.max_datagram))
+}
+
+fn udp_conn(
+    sock: Arc<UdpSocket>,
+    mode: Mode,
+    first: Vec<Result<Incoming, WireError>>,
+    max_datagram: usize,
+) -> Conn {
+    let recv = stream::unfold(
+        (sock.clone(), vec![0u8; 65_536]),
+        |(sock, mut buf)| async move {
+            let items = match sock.recv(&mut buf).await {
+                Ok(n) => datagram_incoming(&buf[..n]),
+                Err(e) => vec![Err(WireError::Io(e))],
+            };
+            Some((stream::iter(items), (sock, buf)))
+        },
+    )
+    .flatten();
+    let rx = stream::iter(first).chain(recv);
+    let tx = futures::sink::unfold(sock, move |sock, msg: ClientMsg| async move {
+        let bytes = match mode {
+            Mode::Binary => binary::encode_datagram(&msg)?,
+            Mode::Text => match text_of(msg) {
+                Some(line) => format!("{line}\n").into(),
+                None => return Ok(sock),
+            },
+        };
+        if bytes.len() > max_datagram {
+            return Err(WireError::TooLarge { max: max_datagram });
+        }
+        sock.send(&bytes).await?;
+        Ok::<_, WireError>(sock)
+    });
+    Conn {
+        proto: Proto::Udp,
+        mode,
+        rx: rx.boxed(),
+        tx: Box::pin(tx),
+    }
+}
+
+/// A datagram as messages: one binary message, or its text lines.
+fn datagram_incoming(data: &[u8]) -> Vec<Result<Incoming, WireError>> {
+    if binary::is_binary_datagram(data) {
+        match binary::decode_datagram::<ServerMsg>(data) {
+            Ok(m) => vec![Ok(Incoming::Msg(m))],
+            Err(e) => {
+                tracing::warn!("ignoring a malformed datagram from the server: {e}");
+                Vec::new()
+            }
+        }
+    } else {
+        String::from_utf8_lossy(data)
+            .lines()
+            .map(|l| Ok(Incoming::Line(l.to_string())))
+            .collect()
+    }
+}
+
+fn text_incoming(
+    r: Result<Result<String, WireError>, WireError>,
+) -> Option<Result<Incoming, WireError>> {
+    match r {
+        Ok(Ok(line)) => Some(Ok(Incoming::Line(line))),
+        Ok(Err(e)) => {
+            tracing::warn!("ignoring a line from the server: {}", e.refusal());
+            None
+        }
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// What a text-mode connection sends for `msg` (the server's own commands where a
+/// nettool server would understand them).
+fn text_of(msg: ClientMsg) -> Option<String> {
+    match msg {
+        ClientMsg::Say { text, .. } => Some(text),
+        ClientMsg::Nick(n) => Some(format!("/nick {n}")),
+        ClientMsg::Who => Some("/who".into()),
+        ClientMsg::Hello { .. } | ClientMsg::Ping { .. } | ClientMsg::Bye => None,
+    }
+}
+
+/// How long the client waits for a nettool server to show itself by default.
+pub const DEFAULT_DETECT: Duration = Duration::from_secs(1);

@@ -1,0 +1,289 @@
+//! In-process test harness: a chat server on `127.0.0.1:0`, nettool members speaking the
+//! binary protocol through the library's own client connection, and raw text peers (what
+//! netcat does) over TCP and UDP. Every wait is for an event, bounded by [`WAIT`].
+#![allow(dead_code)]
+
+use futures::{SinkExt, StreamExt};
+use nettool::chat::{Server, ServerConfig};
+use nettool::client::{self, ClientConfig, Conn, Incoming};
+use nettool::room::RoomStats;
+use nettool::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The longest any single expected event may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<std::io::Result<RoomStats>>,
+}
+
+impl TestServer {
+    pub async fn start(protos: &[Proto], cfg: ServerConfig) -> TestServer {
+        let server = Server::bind("127.0.0.1:0".parse().unwrap(), protos, cfg)
+            .await
+            .expect("bind");
+        let addr = server.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        TestServer {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Cancel and wait for the server to finish; its room counters.
+    pub async fn stop(self) -> RoomStats {
+        self.shutdown.cancel();
+        timeout(WAIT * 2, self.task)
+            .await
+            .expect("server stops in time")
+            .expect("server task")
+            .expect("server result")
+    }
+}
+
+/// A nettool member speaking the binary protocol.
+pub struct Member {
+    pub conn: Conn,
+    pub nick: String,
+    seq: u64,
+}
+
+impl Member {
+    /// Connect and wait for the `Welcome`.
+    pub async fn join(addr: SocketAddr, proto: Proto, nick: &str) -> Member {
+        let cfg = ClientConfig {
+            addr,
+            proto,
+            nick: Some(nick.to_string()),
+            ..Default::default()
+        };
+        let conn = timeout(WAIT, client::connect(&cfg))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        assert_eq!(conn.mode, client::Mode::Binary, "server speaks nettool");
+        let mut m = Member {
+            conn,
+            nick: String::new(),
+            seq: 0,
+        };
+        let welcome = m.next_msg(|m| matches!(m, ServerMsg::Welcome { .. })).await;
+        if let ServerMsg::Welcome { nick, .. } = welcome {
+            m.nick = nick;
+        }
+        m
+    }
+
+    pub async fn send(&mut self, msg: ClientMsg) {
+        self.conn.tx.send(msg).await.expect("send");
+    }
+
+    pub async fn say(&mut self, text: &str) {
+        self.seq += 1;
+        let msg = ClientMsg::Say {
+            seq: self.seq,
+            sent_us: now_us(),
+            text: text.to_string(),
+        };
+        self.send(msg).await;
+    }
+
+    /// The next server message for which `want` holds, skipping others; pings the server
+    /// every 100 ms meanwhile (a UDP member's keepalive).
+    pub async fn next_msg(&mut self, want: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let step = timeout(Duration::from_millis(100), self.conn.rx.next()).await;
+            match step {
+                Ok(Some(Ok(Incoming::Msg(m)))) if want(&m) => return m,
+                Ok(Some(Ok(other))) => seen.push(format!("{other:?}")),
+                Ok(Some(Err(e))) => panic!("{}: receive error {e}; seen {seen:#?}", self.nick),
+                Ok(None) => panic!("{}: connection ended; seen {seen:#?}", self.nick),
+                Err(_) => {
+                    let _ = self.conn.tx.send(ClientMsg::Ping { t_us: 0 }).await;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: timed out; seen {seen:#?}",
+                self.nick
+            );
+        }
+    }
+
+    /// The next line a person would see (skipping `Pong`s); must equal `want`.
+    pub async fn expect(&mut self, want: &str) {
+        let msg = self
+            .next_msg(|m| !matches!(m, ServerMsg::Pong { .. }))
+            .await;
+        assert_eq!(text::render(&msg).as_deref(), Some(want), "{}", self.nick);
+    }
+
+    /// The next line a person would see, whatever it is.
+    pub async fn line(&mut self) -> String {
+        let msg = self
+            .next_msg(|m| !matches!(m, ServerMsg::Pong { .. }))
+            .await;
+        text::render(&msg).unwrap_or_default()
+    }
+
+    /// Skip lines until `want` arrives.
+    pub async fn wait_for(&mut self, want: &str) {
+        self.next_msg(|m| text::render(m).as_deref() == Some(want))
+            .await;
+    }
+}
+
+/// A TCP text peer, as netcat is.
+pub struct TcpText {
+    rd: BufReader<OwnedReadHalf>,
+    pub wr: OwnedWriteHalf,
+}
+
+impl TcpText {
+    /// Connect and read the banner.
+    pub async fn connect(addr: SocketAddr) -> TcpText {
+        let s = timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let (rd, wr) = s.into_split();
+        let mut p = TcpText {
+            rd: BufReader::new(rd),
+            wr,
+        };
+        let banner = p.line().await;
+        assert!(banner.contains("(nettool/1)"), "banner: {banner}");
+        p
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.wr.write_all(bytes).await.expect("write");
+    }
+
+    /// The socket again, for tests that reset it.
+    pub fn into_stream(self) -> TcpStream {
+        self.rd.into_inner().reunite(self.wr).expect("reunite")
+    }
+
+    pub async fn send_line(&mut self, line: &str) {
+        self.send(format!("{line}\n").as_bytes()).await;
+    }
+
+    /// The next line (without newline); panics at EOF.
+    pub async fn line(&mut self) -> String {
+        let mut l = String::new();
+        let n = timeout(WAIT, self.rd.read_line(&mut l))
+            .await
+            .expect("a line in time")
+            .expect("read");
+        assert!(n > 0, "unexpected EOF");
+        l.trim_end_matches(['\r', '\n']).to_string()
+    }
+
+    pub async fn expect(&mut self, want: &str) {
+        assert_eq!(self.line().await, want);
+    }
+
+    /// Skip lines until `want`.
+    pub async fn wait_for(&mut self, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let l = self.line().await;
+            if l == want {
+                return;
+            }
+            seen.push(l);
+            assert!(Instant::now() < deadline, "no {want:?}; seen {seen:#?}");
+        }
+    }
+
+    /// The connection is closed by the server (EOF), bounded.
+    pub async fn expect_eof(&mut self) {
+        let mut rest = String::new();
+        loop {
+            let mut l = String::new();
+            let n = timeout(WAIT, self.rd.read_line(&mut l))
+                .await
+                .expect("EOF in time")
+                .unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            rest.push_str(&l);
+            assert!(rest.len() < 1 << 20, "no EOF: {rest}");
+        }
+    }
+}
+
+/// A UDP text peer, as `nc -u` is.
+pub struct UdpText {
+    pub sock: UdpSocket,
+}
+
+impl UdpText {
+    pub async fn bind(server: SocketAddr) -> UdpText {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        sock.connect(server).await.expect("connect");
+        UdpText { sock }
+    }
+
+    pub async fn send(&self, bytes: &[u8]) {
+        self.sock.send(bytes).await.expect("send");
+    }
+
+    pub async fn send_line(&self, line: &str) {
+        self.send(format!("{line}\n").as_bytes()).await;
+    }
+
+    /// The next datagram as text, without its trailing newline.
+    pub async fn line(&self) -> String {
+        let mut buf = vec![0u8; 65_536];
+        let n = timeout(WAIT, self.sock.recv(&mut buf))
+            .await
+            .expect("a datagram in time")
+            .expect("recv");
+        String::from_utf8_lossy(&buf[..n])
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
+    pub async fn expect(&self, want: &str) {
+        assert_eq!(self.line().await, want);
+    }
+
+    pub async fn wait_for(&self, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let l = self.line().await;
+            if l == want {
+                return;
+            }
+            seen.push(l);
+            assert!(Instant::now() < deadline, "no {want:?}; seen {seen:#?}");
+        }
+    }
+}
+
+/// Prove `m` did not receive anything between what it already read and a sentinel that
+/// `sender` says now: its next chat line must be the sentinel.
+pub async fn assert_nothing_before_sentinel(m: &mut Member, sender: &mut Member) {
+    sender.say("-- sentinel --").await;
+    let line = m.line().await;
+    assert_eq!(line, format!("{}: -- sentinel --", sender.nick));
+}
