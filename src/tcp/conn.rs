@@ -228,7 +228,9 @@ async fn read_binary<R: AsyncRead + Unpin>(
             Some(Ok(Err(e))) => {
                 malformed += 1;
                 if malformed > MAX_MALFORMED {
-                    return Some(LeaveReason::BadInput("too many malformed frames".into()));
+                    let why = "too many malformed frames".to_string();
+                    let _ = events.send(Event::Invalid(peer, why.clone())).await;
+                    return Some(LeaveReason::BadInput(why));
                 }
                 Event::Invalid(peer, e.refusal())
             }
