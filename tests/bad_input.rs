@@ -119,7 +119,9 @@ async fn garbage_frames_after_the_preamble_get_errors_then_a_drop() {
     let mut m = raw_binary(server.addr, "mallory").await;
     alice.expect("* mallory joined (tcp)").await;
     // Well-framed nonsense: an error each, and the connection stays...
-    m.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await.expect("write");
+    m.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .expect("write");
     let say = binary::encode_frame(&ClientMsg::Say {
         seq: 1,
         sent_us: 0,
