@@ -9,20 +9,24 @@
 //! | [`transport`] | the contract: `Transport`, `PeerId`, `Event`, `PeerSink` |
 //! | [`wire`] | message types, binary codec (bincode + framing), text codec |
 //! | [`room`] | the chat room, one task over any transports |
+//! | [`seq`] | per-sender sequence tracking: gaps, reorders, duplicates |
 //! | [`chat`] | serving a room on TCP, UDP or both; wiring for the binary |
 //! | [`client`] | the chat client: connect (binary or text fallback), stats, interactive loop |
 //! | [`tcp`] | TCP listener, connection tracking, per-connection reader/writer tasks |
 //! | [`udp`] | UDP socket setup, peer registry keyed by `SocketAddr`, expiry |
+//! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`echo`] | RFC 862 echo server and the ping-like echo client |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 //! | [`sockets`] | binding TCP, UDP or both on one port (socket2 stays here) |
 
 pub mod addr;
+pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod echo;
 pub mod room;
+pub mod seq;
 pub mod shutdown;
 pub mod sockets;
 pub mod tcp;

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nettool::addr::{self, parse_duration};
 use nettool::wire::Proto;
-use nettool::{chat, client, echo, shutdown};
+use nettool::{bench, chat, client, echo, shutdown};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -24,6 +24,9 @@ enum Cmd {
     Chat(ChatArgs),
     /// RFC 862 echo: serve with -l, otherwise ping a server and summarise.
     Echo(EchoArgs),
+    /// TCP vs UDP on loopback (or against `nettool echo -l` with --connect): round trip,
+    /// stream, setup cost, chat fan-out; a side-by-side table.
+    Bench(BenchArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +132,69 @@ struct EchoArgs {
     max_datagram: usize,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    /// Only these measurements (default: all).
+    #[arg(value_enum)]
+    parts: Vec<bench::suite::Part>,
+    /// Measure against this `nettool echo -l` instead of an in-process server.
+    #[arg(long)]
+    connect: Option<String>,
+    #[arg(long, value_enum, default_value = "both")]
+    proto: ProtoArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write SVG charts into this directory.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// How long each round-trip, stream and fan-out measurement runs.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    duration: Duration,
+    /// Round-trip payload (bytes).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// UDP stream datagram size (bytes).
+    #[arg(long, default_value_t = 1200)]
+    udp_size: usize,
+    /// UDP stream target rate in bits/s (100M, 1G; 0 = unpaced).
+    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    rate: u64,
+    /// Fan-out: clients in the room.
+    #[arg(long, default_value_t = 20)]
+    clients: usize,
+    /// Fan-out: messages per second per client.
+    #[arg(long, default_value_t = 200.0)]
+    msg_rate: f64,
+    /// Setup cost: repetitions at most.
+    #[arg(long, default_value_t = 1000)]
+    setup_count: u64,
+    /// Fan-out against this running chat server instead of a child `nettool chat -l`.
+    #[arg(long)]
+    chat: Option<String>,
+    /// With --chat: that server's pid, to measure its CPU.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Fan-out in text lines (for chat servers that are not nettool).
+    #[arg(long)]
+    text: bool,
+}
+
+/// A bit rate: a number with an optional k, M or G suffix (powers of 1000).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1e3),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1e6),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1e9),
+        _ => (s, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("{s}: not a rate"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s}: not a rate"));
+    }
+    Ok((v * mult) as u64)
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -143,6 +209,7 @@ fn main() -> Result<()> {
         match cli.cmd {
             Cmd::Chat(a) => chat_cmd(a).await,
             Cmd::Echo(a) => echo_cmd(a).await,
+            Cmd::Bench(a) => bench_cmd(a).await,
         }
     })
 }
@@ -229,4 +296,47 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
         }
         Ok(())
     }
+}
+
+async fn bench_cmd(a: BenchArgs) -> Result<()> {
+    let connect = match &a.connect {
+        Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
+        None => None,
+    };
+    let chat = match &a.chat {
+        Some(spec) => Some((
+            addr::resolve(Some(spec), addr::CHAT_PORT).await?,
+            a.server_pid,
+        )),
+        None => None,
+    };
+    let cfg = bench::suite::SuiteConfig {
+        connect,
+        protos: a.proto.protos(),
+        parts: a.parts,
+        chat,
+        text: a.text,
+        rtt_size: a.size,
+        rtt_duration: a.duration,
+        stream_duration: a.duration,
+        udp_size: a.udp_size,
+        rate_bps: a.rate,
+        fanout_clients: a.clients,
+        fanout_rate: a.msg_rate,
+        fanout_duration: a.duration,
+        setup_count: a.setup_count,
+        ..Default::default()
+    };
+    let report = bench::suite::run(&cfg).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    if let Some(dir) = a.plot {
+        for f in bench::plot::write(&report, &dir)? {
+            eprintln!("wrote {}", f.display());
+        }
+    }
+    Ok(())
 }

@@ -7,92 +7,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-/// Sequence numbers remembered behind the highest seen, to tell late from duplicate.
-const WINDOW: u64 = 128;
-
-/// Something unusual about one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Anomaly {
-    /// Messages `first..=last` from this sender have not arrived (yet).
-    Gap { first: u64, last: u64 },
-    /// A message older than the newest one seen arrived late.
-    Reordered { seq: u64 },
-    /// A message seen before arrived again.
-    Duplicate { seq: u64 },
-}
-
-impl fmt::Display for Anomaly {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Anomaly::Gap { first, last } if first == last => write!(f, "message {first} missing"),
-            Anomaly::Gap { first, last } => {
-                write!(f, "{} messages missing ({first}-{last})", last - first + 1)
-            }
-            Anomaly::Reordered { seq } => write!(f, "message {seq} arrived out of order"),
-            Anomaly::Duplicate { seq } => write!(f, "message {seq} arrived twice"),
-        }
-    }
-}
-
-/// One sender's sequence state: the highest number seen and a bitmap of the `WINDOW`
-/// numbers below it.
-#[derive(Debug, Default, Clone)]
-pub struct SeqTracker {
-    highest: u64,
-    /// Bit i set: `highest - i` was received.
-    seen: u128,
-    started: bool,
-    pub missing: u64,
-    pub gaps: u64,
-    pub reordered: u64,
-    pub duplicates: u64,
-}
-
-impl SeqTracker {
-    /// Record `seq`; returns what was unusual about it.
-    pub fn observe(&mut self, seq: u64) -> Option<Anomaly> {
-        if !self.started {
-            // The first message we see sets the baseline: the sender may have talked
-            // before we joined.
-            self.started = true;
-            self.highest = seq;
-            self.seen = 1;
-            return None;
-        }
-        if seq > self.highest {
-            let jump = seq - self.highest;
-            self.seen = if jump >= WINDOW { 0 } else { self.seen << jump };
-            self.seen |= 1;
-            let prev = self.highest;
-            self.highest = seq;
-            if jump > 1 {
-                self.gaps += 1;
-                self.missing += jump - 1;
-                return Some(Anomaly::Gap {
-                    first: prev + 1,
-                    last: seq - 1,
-                });
-            }
-            return None;
-        }
-        let back = self.highest - seq;
-        if back >= WINDOW {
-            self.reordered += 1;
-            self.missing = self.missing.saturating_sub(1);
-            return Some(Anomaly::Reordered { seq });
-        }
-        let bit = 1u128 << back;
-        if self.seen & bit != 0 {
-            self.duplicates += 1;
-            Some(Anomaly::Duplicate { seq })
-        } else {
-            self.seen |= bit;
-            self.reordered += 1;
-            self.missing = self.missing.saturating_sub(1);
-            Some(Anomaly::Reordered { seq })
-        }
-    }
-}
+pub use crate::seq::{Anomaly, SeqTracker};
 
 /// Everything a client measured.
 pub struct ClientStats {
@@ -201,37 +116,6 @@ impl fmt::Display for StatsReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn in_order_is_clean() {
-        let mut t = SeqTracker::default();
-        for s in 5..100 {
-            assert_eq!(t.observe(s), None);
-        }
-        assert_eq!((t.gaps, t.missing, t.reordered, t.duplicates), (0, 0, 0, 0));
-    }
-
-    #[test]
-    fn gap_then_late_arrival_then_duplicate() {
-        let mut t = SeqTracker::default();
-        t.observe(1);
-        assert_eq!(t.observe(4), Some(Anomaly::Gap { first: 2, last: 3 }));
-        assert_eq!(t.missing, 2);
-        assert_eq!(t.observe(3), Some(Anomaly::Reordered { seq: 3 }));
-        assert_eq!(t.missing, 1);
-        assert_eq!(t.observe(3), Some(Anomaly::Duplicate { seq: 3 }));
-        assert_eq!(t.observe(4), Some(Anomaly::Duplicate { seq: 4 }));
-        assert_eq!((t.gaps, t.missing, t.reordered, t.duplicates), (1, 1, 1, 2));
-    }
-
-    #[test]
-    fn huge_jump_does_not_overflow() {
-        let mut t = SeqTracker::default();
-        t.observe(1);
-        t.observe(u64::MAX);
-        assert_eq!(t.missing, u64::MAX - 2);
-        assert_eq!(t.observe(2), Some(Anomaly::Reordered { seq: 2 }));
-    }
 
     #[test]
     fn report_sums_senders_and_renames_keep_state() {

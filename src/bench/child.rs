@@ -1,0 +1,63 @@
+//! A nettool server run as a child process, so that its CPU time can be measured apart
+//! from the load generator's. Its address is read from the `serving … on ADDR` line it
+//! prints on stderr; the rest of stderr is drained so it never blocks on a full pipe.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct ChildServer {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Start `exe ARGS…` and wait (bounded) for its address.
+    pub fn spawn(exe: &Path, args: &[&str]) -> Result<ChildServer> {
+        let mut child = Command::new(exe)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("serving") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("{} did not report its address", exe.display());
+            }
+        };
+        let addr = line
+            .split_whitespace()
+            .last()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| anyhow!("no address in {line:?}"))?;
+        Ok(ChildServer { child, addr })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,203 @@
+//! The bench report: one object (stable field names, for `--json`) and its
+//! side-by-side table, a TCP column and a UDP column.
+
+use super::fanout::FanoutResult;
+use super::rtt::RttResult;
+use super::setup::SetupResult;
+use super::stats::Latency;
+use super::stream::StreamResult;
+use serde::Serialize;
+use std::fmt;
+
+/// A measurement over TCP and over UDP.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair<T> {
+    pub tcp: Option<T>,
+    pub udp: Option<T>,
+}
+
+impl<T> Default for Pair<T> {
+    fn default() -> Self {
+        Pair {
+            tcp: None,
+            udp: None,
+        }
+    }
+}
+
+/// Everything `nettool bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub version: String,
+    /// UTC, seconds since the Unix epoch.
+    pub unix_time: u64,
+    /// What was measured against.
+    pub target: String,
+    pub rtt: Pair<RttResult>,
+    pub stream: Pair<StreamResult>,
+    pub fanout: Pair<FanoutResult>,
+    pub setup: Pair<SetupResult>,
+}
+
+impl Report {
+    pub fn new(target: String) -> Report {
+        Report {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            target,
+            rtt: Pair::default(),
+            stream: Pair::default(),
+            fanout: Pair::default(),
+            setup: Pair::default(),
+        }
+    }
+
+    /// The table's rows: (section, label, TCP, UDP).
+    fn rows(&self) -> Vec<[String; 4]> {
+        let mut rows = Vec::new();
+        let mut row =
+            |section: String, label: &str, (tcp, udp): (Option<String>, Option<String>)| {
+                let dash = || "-".to_string();
+                rows.push([
+                    section,
+                    label.to_string(),
+                    tcp.unwrap_or_else(dash),
+                    udp.unwrap_or_else(dash),
+                ]);
+            };
+        let none = String::new;
+        if let Some(r) = self.rtt.any() {
+            let lat =
+                |q: fn(&Latency) -> f64| self.rtt.map(|r| r.latency.as_ref().map(|l| us(q(l))));
+            row(format!("round trip {} B", r.size), "p50", lat(|l| l.p50_us));
+            row(none(), "p99", lat(|l| l.p99_us));
+            row(none(), "p99.9", lat(|l| l.p999_us));
+            row(none(), "max", lat(|l| l.max_us));
+            row(
+                none(),
+                "lost",
+                self.rtt.map(|r| Some(format!("{} of {}", r.lost, r.sent))),
+            );
+        }
+        if self.stream.any().is_some() {
+            let s = &self.stream;
+            row(
+                "stream".into(),
+                "goodput (received)",
+                s.map(|r| Some(format!("{:.2} Gbit/s", r.recv_gbps))),
+            );
+            let sent =
+                |r: &StreamResult| Some(format!("{} ({} B)", count(r.sent_pps?), r.datagram_size?));
+            row(none(), "datagrams/s sent", s.map(sent));
+            row(
+                none(),
+                "datagrams/s received",
+                s.map(|r| r.recv_pps.map(count)),
+            );
+            row(
+                none(),
+                "loss",
+                s.map(|r| r.loss_pct.map(|l| format!("{l:.2} %"))),
+            );
+            let rd = |r: &StreamResult| Some(format!("{} / {}", r.reordered?, r.duplicates?));
+            row(none(), "reordered / duplicates", s.map(rd));
+            row(none(), "jitter (RFC 3550)", s.map(|r| r.jitter_us.map(us)));
+        }
+        if let Some(f) = self.fanout.any() {
+            let s = &self.fanout;
+            let lat = |q: fn(&Latency) -> f64| s.map(|r| r.latency.as_ref().map(|l| us(q(l))));
+            let section = format!("chat fan-out {} × {}/s", f.clients, f.rate_per_client);
+            row(
+                section,
+                "delivered/s",
+                s.map(|r| Some(count(r.delivered_per_s))),
+            );
+            row(none(), "latency p50", lat(|l| l.p50_us));
+            row(none(), "latency p99", lat(|l| l.p99_us));
+            row(
+                none(),
+                "loss",
+                s.map(|r| Some(format!("{:.2} %", r.loss_pct))),
+            );
+            let cpu = |r: &FanoutResult| r.server_cpu_us_per_delivery.map(|c| format!("{c:.2} µs"));
+            row(none(), "server CPU per delivery", s.map(cpu));
+            let lg = |r: &FanoutResult| {
+                r.loadgen_cpu_s
+                    .map(|c| format!("{:.0} % of a core", c * 100.0 / r.seconds))
+            };
+            row(none(), "load generator CPU", s.map(lg));
+        }
+        if self.setup.any().is_some() {
+            let lat =
+                |q: fn(&Latency) -> f64| self.setup.map(|r| r.latency.as_ref().map(|l| us(q(l))));
+            row("setup to first reply".into(), "p50", lat(|l| l.p50_us));
+            row(none(), "p99", lat(|l| l.p99_us));
+        }
+        rows
+    }
+}
+
+impl<T> Pair<T> {
+    /// Either side, TCP first.
+    pub fn any(&self) -> Option<&T> {
+        self.tcp.as_ref().or(self.udp.as_ref())
+    }
+
+    /// A cell per side.
+    fn map(&self, f: impl Fn(&T) -> Option<String>) -> (Option<String>, Option<String>) {
+        (
+            self.tcp.as_ref().and_then(&f),
+            self.udp.as_ref().and_then(&f),
+        )
+    }
+}
+
+/// Microseconds, with sensible precision.
+fn us(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2} ms", v / 1000.0)
+    } else {
+        format!("{v:.1} µs")
+    }
+}
+
+/// A rate with a k/M suffix.
+fn count(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.rows();
+        let w = |i: usize, min: usize| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(min)
+        };
+        let (w0, w1, w2, w3) = (w(0, 0), w(1, 0), w(2, 3), w(3, 3));
+        writeln!(f, "nettool bench {} against {}", self.version, self.target)?;
+        writeln!(f, "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}", "", "", "TCP", "UDP")?;
+        for r in &rows {
+            if !r[0].is_empty() {
+                writeln!(f)?;
+            }
+            writeln!(
+                f,
+                "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}",
+                r[0], r[1], r[2], r[3]
+            )?;
+        }
+        Ok(())
+    }
+}

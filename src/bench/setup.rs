@@ -1,0 +1,89 @@
+//! Setup cost: time from nothing to the first reply — a new socket, the TCP handshake
+//! (or none, for UDP), one byte out and its echo back — repeated many times.
+
+use super::stats::{self, Latency};
+use crate::wire::Proto;
+use serde::Serialize;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct SetupConfig {
+    pub addr: SocketAddr,
+    pub proto: Proto,
+    /// Repetitions at most...
+    pub count: u64,
+    /// ...within this long.
+    pub duration: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupResult {
+    pub proto: Proto,
+    pub attempts: u64,
+    pub failed: u64,
+    pub latency: Option<Latency>,
+}
+
+/// Measure (blocking).
+pub fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
+    let mut hist = stats::histogram();
+    let (mut attempts, mut failed) = (0u64, 0u64);
+    let start = Instant::now();
+    while attempts < cfg.count && start.elapsed() < cfg.duration {
+        attempts += 1;
+        let t0 = Instant::now();
+        let ok = match cfg.proto {
+            Proto::Tcp => tcp_once(cfg)?,
+            Proto::Udp => udp_once(cfg)?,
+        };
+        if ok {
+            stats::record(&mut hist, t0.elapsed());
+        } else {
+            failed += 1;
+        }
+    }
+    Ok(SetupResult {
+        proto: cfg.proto,
+        attempts,
+        failed,
+        latency: Latency::from_histogram(&hist),
+    })
+}
+
+fn tcp_once(cfg: &SetupConfig) -> io::Result<bool> {
+    let mut s = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(cfg.timeout))?;
+    s.write_all(b"x")?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)?;
+    Ok(true)
+}
+
+fn udp_once(cfg: &SetupConfig) -> io::Result<bool> {
+    let local: SocketAddr = if cfg.addr.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let s = UdpSocket::bind(local)?;
+    s.connect(cfg.addr)?;
+    s.set_read_timeout(Some(cfg.timeout))?;
+    s.send(b"x")?;
+    let mut b = [0u8; 16];
+    match s.recv(&mut b) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,245 @@
+//! The standard suite behind a bare `nettool bench`: round trip, stream, setup cost and
+//! chat fan-out over TCP and UDP, against an in-process `nettool echo` server on
+//! loopback (or `--connect ADDR`), with a progress bar on stderr.
+
+use super::fanout::{self, FanoutConfig};
+use super::report::Report;
+use super::rtt::{self, RttConfig};
+use super::setup::{self, SetupConfig};
+use super::stream::{self, StreamConfig};
+use crate::echo;
+use crate::wire::Proto;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The suite's measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Part {
+    /// Round trip, one message outstanding.
+    Rtt,
+    /// One-way bulk: goodput, loss, jitter.
+    Stream,
+    /// Time from nothing to the first reply.
+    Setup,
+    /// N chat clients in one room.
+    Fanout,
+}
+
+/// What the suite runs, and how long each part takes.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    /// Measure against this `nettool echo -l` instead of an in-process one.
+    pub connect: Option<SocketAddr>,
+    pub protos: Vec<Proto>,
+    /// Which measurements (all when empty).
+    pub parts: Vec<Part>,
+    /// Fan-out against this running chat server (and its pid, for its CPU) instead of
+    /// a child `nettool chat -l`.
+    pub chat: Option<(SocketAddr, Option<u32>)>,
+    /// Fan-out in text lines (for chat servers that are not nettool).
+    pub text: bool,
+    /// The nettool binary, started as the fan-out's chat server.
+    pub exe: PathBuf,
+    pub rtt_size: usize,
+    pub rtt_duration: Duration,
+    pub stream_duration: Duration,
+    pub udp_size: usize,
+    pub rate_bps: u64,
+    pub fanout_clients: usize,
+    pub fanout_rate: f64,
+    pub fanout_duration: Duration,
+    pub setup_count: u64,
+    pub progress: bool,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> Self {
+        SuiteConfig {
+            connect: None,
+            protos: vec![Proto::Tcp, Proto::Udp],
+            parts: Vec::new(),
+            chat: None,
+            text: false,
+            exe: std::env::current_exe().unwrap_or_else(|_| "nettool".into()),
+            rtt_size: 64,
+            rtt_duration: Duration::from_secs(2),
+            stream_duration: Duration::from_secs(2),
+            udp_size: 1200,
+            rate_bps: 0,
+            fanout_clients: 20,
+            fanout_rate: 200.0,
+            fanout_duration: Duration::from_secs(2),
+            setup_count: 1000,
+            progress: true,
+        }
+    }
+}
+
+/// An echo server on loopback for the duration of a local run.
+struct LocalEcho {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LocalEcho {
+    async fn start() -> Result<(SocketAddr, LocalEcho)> {
+        let server = echo::Server::bind(
+            "127.0.0.1:0".parse().expect("literal"),
+            &[Proto::Tcp, Proto::Udp],
+            echo::ServerConfig::default(),
+        )
+        .await
+        .context("starting the echo server")?;
+        let addr = server.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Ok((addr, LocalEcho { shutdown, task }))
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Run the suite.
+pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
+    let wants = |p: Part| cfg.parts.is_empty() || cfg.parts.contains(&p);
+    let needs_echo = [Part::Rtt, Part::Stream, Part::Setup]
+        .into_iter()
+        .any(wants);
+    let (addr, target, local) = match cfg.connect {
+        Some(addr) => (addr, addr.to_string(), None),
+        None if !needs_echo => (
+            "127.0.0.1:0".parse().expect("literal"),
+            "loopback".to_string(),
+            None,
+        ),
+        None => {
+            let (addr, echo) = LocalEcho::start().await?;
+            (
+                addr,
+                format!("loopback {addr} (in-process echo server)"),
+                Some(echo),
+            )
+        }
+    };
+    // Fan-out needs a chat server: a child of ours on loopback, or the one given.
+    let fanout = wants(Part::Fanout) && (cfg.connect.is_none() || cfg.chat.is_some());
+    let per_proto = [Part::Rtt, Part::Stream, Part::Setup]
+        .into_iter()
+        .filter(|p| wants(*p))
+        .count()
+        + usize::from(fanout);
+    let bar = if cfg.progress {
+        ProgressBar::new((per_proto * cfg.protos.len()) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:24}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut report = Report::new(target);
+    for &proto in &cfg.protos {
+        if wants(Part::Rtt) {
+            bar.set_message(format!("round trip over {proto}"));
+            let c = RttConfig {
+                addr,
+                proto,
+                size: cfg.rtt_size,
+                warmup: 1000,
+                count: 0,
+                duration: cfg.rtt_duration,
+                timeout: Duration::from_millis(200),
+            };
+            set(
+                &mut report.rtt,
+                proto,
+                blocking(move || rtt::run(&c)).await?,
+            );
+            bar.inc(1);
+        }
+        if wants(Part::Stream) {
+            bar.set_message(format!("stream over {proto}"));
+            let c = StreamConfig {
+                addr,
+                proto,
+                duration: cfg.stream_duration,
+                size: cfg.udp_size,
+                rate_bps: cfg.rate_bps,
+            };
+            set(
+                &mut report.stream,
+                proto,
+                blocking(move || stream::run(&c)).await?,
+            );
+            bar.inc(1);
+        }
+        if wants(Part::Setup) {
+            bar.set_message(format!("setup cost over {proto}"));
+            let c = SetupConfig {
+                addr,
+                proto,
+                count: cfg.setup_count,
+                duration: Duration::from_secs(2),
+                timeout: Duration::from_millis(500),
+            };
+            set(
+                &mut report.setup,
+                proto,
+                blocking(move || setup::run(&c)).await?,
+            );
+            bar.inc(1);
+        }
+        if fanout {
+            bar.set_message(format!("chat fan-out over {proto}"));
+            let server = match cfg.chat {
+                Some((addr, pid)) => fanout::Server::External { addr, pid },
+                None => fanout::Server::Spawn {
+                    exe: cfg.exe.clone(),
+                },
+            };
+            let c = FanoutConfig {
+                server,
+                proto,
+                text: cfg.text,
+                clients: cfg.fanout_clients,
+                rate: cfg.fanout_rate,
+                warmup: Duration::from_millis(500),
+                duration: cfg.fanout_duration,
+                payload: 32,
+            };
+            let r = fanout::run(&c)
+                .await
+                .with_context(|| format!("chat fan-out over {proto}"))?;
+            set(&mut report.fanout, proto, r);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(echo) = local {
+        echo.stop().await;
+    }
+    Ok(report)
+}
+
+fn set<T>(pair: &mut super::report::Pair<T>, proto: Proto, value: T) {
+    match proto {
+        Proto::Tcp => pair.tcp = Some(value),
+        Proto::Udp => pair.udp = Some(value),
+    }
+}
+
+/// Run a blocking measurement on a thread of its own.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
