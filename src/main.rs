@@ -130,6 +130,9 @@ struct EchoArgs {
     /// Largest UDP datagram the server answers (bytes).
     #[arg(long, default_value_t = 65_507)]
     max_datagram: usize,
+    /// TCP connections the server serves at once.
+    #[arg(long, default_value_t = 1024)]
+    max_conns: usize,
 }
 
 #[derive(Args)]
@@ -267,7 +270,7 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
         let protos = a.proto.unwrap_or(ProtoArg::Both).protos();
         let cfg = echo::ServerConfig {
             max_datagram: a.max_datagram,
-            ..Default::default()
+            max_conns: a.max_conns,
         };
         let server = echo::Server::bind(addr, &protos, cfg).await?;
         eprintln!("nettool echo: serving on {}", server.local_addr());
@@ -283,7 +286,7 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
             timeout: a.timeout,
         };
         let json = a.json;
-        let summary = echo::ping(&cfg, |reply| {
+        let summary = echo::ping(&cfg, move |reply| {
             if !json {
                 println!("{reply}");
             }

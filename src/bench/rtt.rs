@@ -4,11 +4,12 @@
 //! UDP replies that do not come back within the timeout are counted as lost.
 
 use super::stats::{self, Latency};
+use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::wire::Proto;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// What to measure.
@@ -49,10 +50,7 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
             "round-trip size must be 1..=65507 bytes",
         ));
     }
-    let mut pinger: Box<dyn Pinger> = match cfg.proto {
-        Proto::Tcp => Box::new(TcpPinger::connect(cfg)?),
-        Proto::Udp => Box::new(UdpPinger::connect(cfg)?),
-    };
+    let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout)?;
     let mut payload = vec![0x5a_u8; cfg.size];
     let mut hist = stats::histogram();
     let (mut sent, mut received) = (0u64, 0u64);
@@ -61,15 +59,22 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         pinger.ping(&payload)?;
     }
     let start = Instant::now();
-    let mut seq = 0u64;
     while (cfg.count == 0 || sent < cfg.count) && start.elapsed() < cfg.duration {
-        seq += 1;
-        stamp(&mut payload, seq);
-        let t0 = Instant::now();
         sent += 1;
-        if pinger.ping(&payload)? {
-            stats::record(&mut hist, t0.elapsed());
-            received += 1;
+        stamp(&mut payload, sent);
+        let t0 = Instant::now();
+        match pinger.ping(&payload)? {
+            Outcome::Answered => {
+                stats::record(&mut hist, t0.elapsed());
+                received += 1;
+            }
+            Outcome::Lost => {}
+            Outcome::Unreachable => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!("nothing listens on UDP {}", cfg.addr),
+                ))
+            }
         }
     }
     Ok(RttResult {
@@ -81,99 +86,4 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         latency: Latency::from_histogram(&hist),
         hist,
     })
-}
-
-/// Put `seq` in the first bytes of the payload (as many as fit), so a late UDP reply is
-/// told apart from the current one.
-fn stamp(payload: &mut [u8], seq: u64) {
-    let bytes = seq.to_le_bytes();
-    let n = payload.len().min(bytes.len());
-    payload[..n].copy_from_slice(&bytes[..n]);
-}
-
-trait Pinger {
-    /// One round trip: `Ok(true)` answered, `Ok(false)` lost.
-    fn ping(&mut self, payload: &[u8]) -> io::Result<bool>;
-}
-
-struct TcpPinger {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl TcpPinger {
-    fn connect(cfg: &RttConfig) -> io::Result<Self> {
-        let stream = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(cfg.timeout))?;
-        Ok(TcpPinger {
-            stream,
-            buf: vec![0; cfg.size],
-        })
-    }
-}
-
-impl Pinger for TcpPinger {
-    fn ping(&mut self, payload: &[u8]) -> io::Result<bool> {
-        self.stream.write_all(payload)?;
-        // A timeout here is an error, not a loss: TCP does not lose, it stalls.
-        self.stream.read_exact(&mut self.buf)?;
-        if self.buf != payload {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the echo differs from what was sent",
-            ));
-        }
-        Ok(true)
-    }
-}
-
-struct UdpPinger {
-    sock: UdpSocket,
-    buf: Vec<u8>,
-    timeout: Duration,
-}
-
-impl UdpPinger {
-    fn connect(cfg: &RttConfig) -> io::Result<Self> {
-        let local: SocketAddr = if cfg.addr.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal")
-        } else {
-            "[::]:0".parse().expect("literal")
-        };
-        let sock = UdpSocket::bind(local)?;
-        sock.connect(cfg.addr)?;
-        Ok(UdpPinger {
-            sock,
-            buf: vec![0; 65_536],
-            timeout: cfg.timeout,
-        })
-    }
-}
-
-impl Pinger for UdpPinger {
-    fn ping(&mut self, payload: &[u8]) -> io::Result<bool> {
-        self.sock.send(payload)?;
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            self.sock.set_read_timeout(Some(left))?;
-            match self.sock.recv(&mut self.buf) {
-                Ok(n) if self.buf[..n] == *payload => return Ok(true),
-                Ok(_) => continue, // a late reply to an earlier ping
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(false)
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
 }

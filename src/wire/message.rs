@@ -5,6 +5,7 @@ use std::fmt;
 
 /// The transport protocol a member came in on. Shown to users, never branched on by the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,

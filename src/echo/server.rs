@@ -1,0 +1,151 @@
+//! The RFC 862 echo server. TCP: every byte back until the peer closes, honouring
+//! half-close (the peer's FIN ends the echo, then ours follows). UDP: each datagram
+//! answered by one datagram with the same bytes. Beside plain echo it serves the bench's
+//! stream sink (a TCP preamble or a UDP tag, see [`crate::bench::sink`]).
+
+use super::ServerConfig;
+use crate::bench::sink::{self, TcpReport, UdpSink};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Read buffer per TCP connection (large, for the stream sink).
+const TCP_BUF: usize = 256 * 1024;
+
+pub(super) async fn tcp(
+    listener: TcpListener,
+    cfg: ServerConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(cfg.max_conns));
+    let tasks = TaskTracker::new();
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%addr, max = cfg.max_conns, "echo connection refused: at the cap");
+            continue; // dropping the stream closes it
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = connection(stream) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%addr, error = %e, "echo connection ended");
+                    }
+                }
+                _ = stop.cancelled() => {}
+            }
+            drop(permit);
+        });
+    }
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+async fn connection(mut s: TcpStream) -> io::Result<()> {
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; TCP_BUF];
+    let mut n = s.read(&mut buf).await?;
+    // Enough bytes to tell the sink's preamble from data to echo.
+    while n > 0 && n < sink::TCP_PREAMBLE.len() && buf[..n] == sink::TCP_PREAMBLE[..n] {
+        let more = s.read(&mut buf[n..]).await?;
+        if more == 0 {
+            break;
+        }
+        n += more;
+    }
+    if n >= sink::TCP_PREAMBLE.len() && buf.starts_with(sink::TCP_PREAMBLE) {
+        return tcp_sink(s, buf, n - sink::TCP_PREAMBLE.len()).await;
+    }
+    while n > 0 {
+        s.write_all(&buf[..n]).await?;
+        n = s.read(&mut buf).await?;
+    }
+    // The peer half-closed and has everything back: close our side too.
+    s.shutdown().await
+}
+
+/// Count bytes until the sender half-closes, then report.
+async fn tcp_sink(mut s: TcpStream, mut buf: Vec<u8>, already: usize) -> io::Result<()> {
+    let start = Instant::now();
+    let mut bytes = already as u64;
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+    }
+    let report = TcpReport {
+        bytes,
+        elapsed_ns: start.elapsed().as_nanos() as u64,
+    };
+    s.write_all(&report.encode()).await?;
+    s.shutdown().await
+}
+
+pub(super) async fn udp(
+    socket: UdpSocket,
+    cfg: ServerConfig,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 65_536];
+    let mut sink = UdpSink::default();
+    let mut dropped = 0u64;
+    loop {
+        let (n, from) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(error = %e, "UDP receive error");
+                    continue;
+                }
+            },
+        };
+        let d = &buf[..n];
+        if n > cfg.max_datagram || !answerable(from) {
+            dropped += 1;
+            tracing::debug!(%from, len = n, dropped, "datagram not answered");
+            continue;
+        }
+        if sink::is_sink_datagram(d) {
+            if let Some(report) = sink.on_datagram(d, from) {
+                send(&socket, &report, from).await;
+            }
+            continue;
+        }
+        send(&socket, d, from).await;
+    }
+    Ok(())
+}
+
+/// Never answer a privileged source port: echo, chargen, DNS, NTP and the like answer
+/// back, and two such services can be made to ping-pong forever (CERT CA-1996-01).
+fn answerable(from: SocketAddr) -> bool {
+    from.port() >= 1024
+}
+
+async fn send(socket: &UdpSocket, d: &[u8], to: SocketAddr) {
+    // Not fatal: UDP may drop, and so may we.
+    if let Err(e) = socket.send_to(d, to).await {
+        tracing::debug!(%to, error = %e, "UDP send failed");
+    }
+}
