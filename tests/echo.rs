@@ -1,0 +1,180 @@
+//! The echo service on real loopback sockets: RFC 862 over TCP (1 MiB with half-close)
+//! and UDP (1, 1200 and 65 507 bytes; oversize dropped), the ping client's summary, loss
+//! reported as timeouts, and the stream sink beside echo.
+
+use nettool::echo::{self, PingConfig, Server, ServerConfig};
+use nettool::wire::Proto;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn start(cfg: ServerConfig) -> (SocketAddr, CancellationToken) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), &[Proto::Tcp, Proto::Udp], cfg)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let token = CancellationToken::new();
+    tokio::spawn(server.run(token.clone()));
+    (addr, token)
+}
+
+#[tokio::test]
+async fn tcp_echoes_a_mebibyte_and_honours_half_close() {
+    let (addr, _stop) = start(ServerConfig::default()).await;
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    // Write concurrently with reading (the server echoes as it goes), then half-close.
+    let writer = tokio::spawn(async move {
+        wr.write_all(&sent).await.unwrap();
+        wr.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    timeout(WAIT, rd.read_to_end(&mut back))
+        .await
+        .expect("the server closes after echoing everything")
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "echo differs");
+}
+
+#[tokio::test]
+async fn udp_echoes_each_datagram_and_drops_oversize_ones() {
+    let (addr, _stop) = start(ServerConfig {
+        max_datagram: 2000,
+        ..Default::default()
+    })
+    .await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(addr).await.unwrap();
+    let mut buf = vec![0u8; 65_536];
+    for size in [1usize, 1200, 2000] {
+        let d: Vec<u8> = (0..size).map(|i| (i * 7) as u8).collect();
+        sock.send(&d).await.unwrap();
+        let n = timeout(WAIT, sock.recv(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], &d[..], "{size} bytes");
+    }
+    // Over the limit: no answer; the next small one is answered (and is the next reply).
+    sock.send(&vec![1u8; 2001]).await.unwrap();
+    sock.send(b"after").await.unwrap();
+    let n = timeout(WAIT, sock.recv(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"after");
+}
+
+#[tokio::test]
+async fn udp_echoes_the_largest_datagram() {
+    let (addr, _stop) = start(ServerConfig::default()).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(addr).await.unwrap();
+    let d = vec![0xa5u8; 65_507];
+    sock.send(&d).await.unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let n = timeout(WAIT, sock.recv(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(n, 65_507);
+    assert!(buf[..n] == d[..]);
+}
+
+async fn ping(addr: SocketAddr, proto: Proto, count: u64, wait: Duration) -> (echo::PingSummary, Vec<String>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    let cfg = PingConfig {
+        addr,
+        proto,
+        count,
+        size: 64,
+        interval: Duration::ZERO,
+        timeout: wait,
+    };
+    let summary = timeout(WAIT, echo::ping(&cfg, move |r| l.lock().unwrap().push(r.to_string())))
+        .await
+        .unwrap()
+        .unwrap();
+    let lines = lines.lock().unwrap().clone();
+    (summary, lines)
+}
+
+#[tokio::test]
+async fn ping_summary_against_a_live_server() {
+    let (addr, _stop) = start(ServerConfig::default()).await;
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let (s, lines) = ping(addr, proto, 5, Duration::from_secs(2)).await;
+        assert_eq!((s.sent, s.received, s.lost, s.late), (5, 5, 0, 0), "{proto}");
+        assert_eq!(s.loss_pct, 0.0);
+        let (min, p50, p99, max) = (
+            s.min_us.unwrap(),
+            s.p50_us.unwrap(),
+            s.p99_us.unwrap(),
+            s.max_us.unwrap(),
+        );
+        assert!(0.0 < min && min <= p50 && p50 <= p99 && p99 <= max, "{s:?}");
+        assert_eq!(lines.len(), 5);
+        assert!(
+            lines[0].starts_with(&format!("64 bytes from {addr}: seq=1 time=")),
+            "{}",
+            lines[0]
+        );
+        assert!(s.to_string().contains("5 sent, 5 received, 0.0% loss"), "{s}");
+    }
+}
+
+#[tokio::test]
+async fn lost_udp_replies_are_timeouts() {
+    // A socket that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (s, lines) = ping(addr, Proto::Udp, 3, Duration::from_millis(50)).await;
+    assert_eq!((s.sent, s.received, s.lost), (3, 0, 3));
+    assert_eq!(s.loss_pct, 100.0);
+    assert_eq!(s.p50_us, None);
+    assert_eq!(
+        lines,
+        (1..=3)
+            .map(|i| format!("seq={i}: no reply within 50 ms"))
+            .collect::<Vec<_>>()
+    );
+    // Each ping was really sent.
+    let mut buf = [0u8; 128];
+    for _ in 0..3 {
+        let n = timeout(WAIT, silent.recv(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(n, 64);
+    }
+}
+
+#[tokio::test]
+async fn the_stream_sink_counts_instead_of_echoing() {
+    use nettool::bench::stream::{self, StreamConfig};
+    let (addr, _stop) = start(ServerConfig::default()).await;
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let cfg = StreamConfig {
+            addr,
+            proto,
+            duration: Duration::from_millis(200),
+            size: 1200,
+            rate_bps: 10_000_000, // paced: 10 Mbit/s, about 1 000 datagrams/s
+        };
+        let r = tokio::task::spawn_blocking(move || stream::run(&cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(r.recv_bytes > 0, "{r:?}");
+        if proto == Proto::Udp {
+            let sent = r.sent_datagrams.unwrap();
+            let recv = r.recv_datagrams.unwrap();
+            // Paced to ~200 in 200 ms (unpaced would be ~100 000). Only the upper bound is
+            // asserted: a slow machine sends fewer, never more.
+            assert!(sent > 0 && sent <= 400, "paced: {sent}");
+            assert!(recv <= sent && recv > 0, "{r:?}");
+            assert_eq!(r.duplicates, Some(0));
+        } else {
+            assert_eq!(r.recv_bytes, r.sent_bytes, "TCP delivers every byte");
+        }
+    }
+}
