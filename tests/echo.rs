@@ -15,9 +15,13 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn start(cfg: ServerConfig) -> (SocketAddr, CancellationToken) {
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), &[Proto::Tcp, Proto::Udp], cfg)
-        .await
-        .unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        &[Proto::Tcp, Proto::Udp],
+        cfg,
+    )
+    .await
+    .unwrap();
     let addr = server.local_addr();
     let token = CancellationToken::new();
     tokio::spawn(server.run(token.clone()));
@@ -82,7 +86,12 @@ async fn udp_echoes_the_largest_datagram() {
     assert!(buf[..n] == d[..]);
 }
 
-async fn ping(addr: SocketAddr, proto: Proto, count: u64, wait: Duration) -> (echo::PingSummary, Vec<String>) {
+async fn ping(
+    addr: SocketAddr,
+    proto: Proto,
+    count: u64,
+    wait: Duration,
+) -> (echo::PingSummary, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let l = lines.clone();
     let cfg = PingConfig {
@@ -93,10 +102,13 @@ async fn ping(addr: SocketAddr, proto: Proto, count: u64, wait: Duration) -> (ec
         interval: Duration::ZERO,
         timeout: wait,
     };
-    let summary = timeout(WAIT, echo::ping(&cfg, move |r| l.lock().unwrap().push(r.to_string())))
-        .await
-        .unwrap()
-        .unwrap();
+    let summary = timeout(
+        WAIT,
+        echo::ping(&cfg, move |r| l.lock().unwrap().push(r.to_string())),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let lines = lines.lock().unwrap().clone();
     (summary, lines)
 }
@@ -106,7 +118,11 @@ async fn ping_summary_against_a_live_server() {
     let (addr, _stop) = start(ServerConfig::default()).await;
     for proto in [Proto::Tcp, Proto::Udp] {
         let (s, lines) = ping(addr, proto, 5, Duration::from_secs(2)).await;
-        assert_eq!((s.sent, s.received, s.lost, s.late), (5, 5, 0, 0), "{proto}");
+        assert_eq!(
+            (s.sent, s.received, s.lost, s.late),
+            (5, 5, 0, 0),
+            "{proto}"
+        );
         assert_eq!(s.loss_pct, 0.0);
         let (min, p50, p99, max) = (
             s.min_us.unwrap(),
@@ -121,7 +137,10 @@ async fn ping_summary_against_a_live_server() {
             "{}",
             lines[0]
         );
-        assert!(s.to_string().contains("5 sent, 5 received, 0.0% loss"), "{s}");
+        assert!(
+            s.to_string().contains("5 sent, 5 received, 0.0% loss"),
+            "{s}"
+        );
     }
 }
 

@@ -1,0 +1,128 @@
+//! The binary as a user runs it: SIGTERM to a chat server with TCP, UDP, text and
+//! nettool peers (every peer told, exit status 0); `nettool echo` client and server;
+//! `nettool bench` parts with `--json` and `--plot`.
+
+mod harness;
+mod process;
+
+use harness::{TcpText, UdpText};
+use process::{nettool, nettool_client, nettool_server, Proc};
+
+#[tokio::test]
+async fn sigterm_tells_every_peer_and_exits_zero() {
+    let (server, addr) = nettool_server(&["chat", "--proto", "both"]).await;
+    let mut alice = nettool_client(addr, "tcp", "alice", 1).await;
+    let mut bob = nettool_client(addr, "udp", "bob", 2).await;
+    let mut text = TcpText::connect(addr).await;
+    text.send_line("/nick nc").await;
+    text.wait_for("* guest1 is now nc").await;
+    let utext = UdpText::bind(addr).await;
+    utext.send_line("/nick ncu").await;
+    utext.wait_for("* guest2 is now ncu").await;
+    alice.wait_for("* guest2 is now ncu").await;
+    bob.wait_for("* guest2 is now ncu").await;
+    text.wait_for("* guest2 is now ncu").await;
+
+    server.signal("TERM").await;
+    alice.expect("* disconnected: server shutdown").await;
+    bob.expect("* disconnected: server shutdown").await;
+    text.expect("* disconnected: server shutdown").await;
+    text.expect_eof().await;
+    utext.expect("* disconnected: server shutdown").await;
+    assert!(server.exit().await.success(), "exit status 0");
+    assert!(alice.exit().await.success());
+    assert!(bob.exit().await.success());
+}
+
+#[tokio::test]
+async fn echo_client_and_server_from_the_command_line() {
+    let (server, addr) = nettool_server(&["echo"]).await;
+    let a = addr.to_string();
+    let mut ping = Proc::spawn(
+        "ping",
+        nettool(),
+        &["echo", &a, "--proto", "udp", "-c", "3", "-i", "0", "--json"],
+    );
+    let mut json = String::new();
+    loop {
+        let l = ping.line().await;
+        json.push_str(&l);
+        if l == "}" {
+            break;
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["proto"], "udp");
+    assert_eq!(v["sent"], 3);
+    assert_eq!(v["received"], 3);
+    assert_eq!(v["loss_pct"], 0.0);
+    assert!(v["p99_us"].as_f64().unwrap() >= v["p50_us"].as_f64().unwrap());
+    assert!(ping.exit().await.success());
+
+    let mut ping = Proc::spawn("ping", nettool(), &["echo", &a, "-c", "2", "-i", "0"]);
+    for seq in 1..=2 {
+        let l = ping.line().await;
+        assert!(
+            l.starts_with(&format!("64 bytes from {a}: seq={seq} time=")),
+            "{l}"
+        );
+    }
+    ping.expect(&format!("--- {a} tcp echo ---")).await;
+    ping.expect("2 sent, 2 received, 0.0% loss (0 late)").await;
+    assert!(ping
+        .line()
+        .await
+        .starts_with("rtt min/p50/p90/p99/max/mean = "));
+    server.signal("TERM").await;
+    assert!(server.exit().await.success());
+}
+
+#[tokio::test]
+async fn bench_parts_report_json_and_plots() {
+    let dir = std::env::temp_dir().join(format!("nettool-plots-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let args = [
+        "bench",
+        "rtt",
+        "setup",
+        "fanout",
+        "--duration",
+        "300ms",
+        "--setup-count",
+        "20",
+        "--clients",
+        "3",
+        "--msg-rate",
+        "50",
+        "--json",
+        "--plot",
+        d,
+    ];
+    let mut p = Proc::spawn("bench", nettool(), &args);
+    let mut json = String::new();
+    loop {
+        let l = p.line().await;
+        json.push_str(&l);
+        if l == "}" {
+            break;
+        }
+    }
+    assert!(p.exit().await.success());
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    for proto in ["tcp", "udp"] {
+        let rtt = &v["rtt"][proto];
+        assert!(rtt["received"].as_u64().unwrap() > 0, "{rtt}");
+        assert!(rtt["latency"]["p50_us"].as_f64().unwrap() > 0.0);
+        assert!(v["setup"][proto]["attempts"].as_u64().unwrap() > 0);
+        let f = &v["fanout"][proto];
+        assert_eq!(f["clients"], 3);
+        assert!(f["delivered"].as_u64().unwrap() > 0, "{f}");
+    }
+    assert_eq!(v["fanout"]["tcp"]["loss_pct"], 0.0, "TCP loses nothing");
+    assert!(v["stream"]["tcp"].is_null(), "stream was not asked for");
+    for f in ["rtt_cdf.svg", "fanout.svg"] {
+        let svg = std::fs::read_to_string(dir.join(f)).expect(f);
+        assert!(svg.starts_with("<svg"), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,216 @@
+//! Process-level test harness: the built `nettool` binary and real peers (netcat, socat,
+//! ncat, Node.js) as child processes with piped stdin/stdout, read line by line with a
+//! bound on every wait. A peer tool that is missing fails the test when `CI` is set and
+//! skips it (with a notice) otherwise.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+
+/// The longest any single expected line may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn nettool() -> &'static str {
+    env!("CARGO_BIN_EXE_nettool")
+}
+
+/// A file under `tests/peers`.
+pub fn peer_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
+}
+
+/// Whether `tool` is on the PATH. Missing: a failure under CI, a skip otherwise.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()));
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is required for this test (scripts/install-peers.sh installs it)");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (scripts/install-peers.sh installs it)");
+    }
+    found
+}
+
+/// A child process with its stdout and stderr read as lines.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: mpsc::UnboundedReceiver<String>,
+    err: mpsc::UnboundedReceiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let out = lines(child.stdout.take().expect("stdout"));
+        let err = lines(child.stderr.take().expect("stderr"));
+        Proc {
+            name: name.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    pub async fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{}: write: {e}", self.name));
+        stdin.flush().await.expect("flush");
+    }
+
+    /// Close stdin (EOF for the child).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next stdout line; panics on EOF or timeout.
+    pub async fn line(&mut self) -> String {
+        match timeout(WAIT, self.out.recv()).await {
+            Ok(Some(l)) => l,
+            Ok(None) => panic!("{}: stdout ended", self.name),
+            Err(_) => panic!("{}: no line within {WAIT:?}", self.name),
+        }
+    }
+
+    /// The next stdout line must be `want`.
+    pub async fn expect(&mut self, want: &str) {
+        let got = self.line().await;
+        assert_eq!(got, want, "{}", self.name);
+    }
+
+    /// Skip stdout lines until `want`.
+    pub async fn wait_for(&mut self, want: &str) {
+        self.wait_for_matching(|l| l == want, want).await;
+    }
+
+    pub async fn wait_for_matching(&mut self, pred: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, self.out.recv()).await {
+                Ok(Some(l)) if pred(&l) => return l,
+                Ok(Some(l)) => seen.push(l),
+                Ok(None) => panic!(
+                    "{}: stdout ended waiting for {what:?}; seen {seen:#?}",
+                    self.name
+                ),
+                Err(_) => panic!("{}: no {what:?} in time; seen {seen:#?}", self.name),
+            }
+        }
+    }
+
+    /// Skip stderr lines until one contains `part`; returns it.
+    pub async fn stderr_containing(&mut self, part: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, self.err.recv()).await {
+                Ok(Some(l)) if l.contains(part) => return l,
+                Ok(Some(l)) => seen.push(l),
+                _ => panic!(
+                    "{}: no stderr line with {part:?}; seen {seen:#?}",
+                    self.name
+                ),
+            }
+        }
+    }
+
+    /// Send a signal by name (`TERM`, `KILL`).
+    pub async fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .await
+            .expect("kill");
+        assert!(status.success(), "kill -{sig}");
+    }
+
+    /// Wait (bounded) for the child to exit.
+    pub async fn exit(mut self) -> ExitStatus {
+        self.stdin = None;
+        timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{}: did not exit", self.name))
+            .expect("wait")
+    }
+}
+
+fn lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    r: R,
+) -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `nettool ARGS… -l 127.0.0.1:0` (ARGS start with the service), and its bound address
+/// from the `serving … on ADDR` line.
+pub async fn nettool_server(args: &[&str]) -> (Proc, SocketAddr) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["-l", "127.0.0.1:0"]);
+    let mut p = Proc::spawn(&format!("server {}", args.join(" ")), nettool(), &all);
+    let line = p.stderr_containing("serving").await;
+    let addr = line
+        .split_whitespace()
+        .last()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (p, addr)
+}
+
+/// A nettool chat client with a nickname, welcomed.
+pub async fn nettool_client(addr: SocketAddr, proto: &str, nick: &str, online: usize) -> Proc {
+    let a = addr.to_string();
+    let mut p = Proc::spawn(
+        nick,
+        nettool(),
+        &["chat", &a, "--proto", proto, "--nick", nick],
+    );
+    p.expect(&format!("* you are {nick}; {online} online"))
+        .await;
+    p
+}
+
+/// A port that was free a moment ago, for tools that cannot bind port 0 and report it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
