@@ -143,27 +143,30 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     ready(&mut senders, &heard, cfg.clients).await?;
 
     let sent = Arc::new(AtomicU64::new(0));
-    let run_start = Instant::now();
     let mut tasks = Vec::new();
     for (i, tx) in senders.into_iter().enumerate() {
-        tasks.push(tokio::spawn(send(
-            tx,
-            i,
-            cfg.rate,
-            cfg.payload,
-            window.clone(),
-            sent.clone(),
-        )));
+        let phase = i as f64 / cfg.clients as f64;
+        let s = Sender {
+            idx: i,
+            rate: cfg.rate,
+            phase,
+            payload: cfg.payload,
+            window: window.clone(),
+            sent: sent.clone(),
+        };
+        tasks.push(tokio::spawn(s.run(tx)));
     }
-    tokio::time::sleep_until(run_start + cfg.warmup).await;
-    let cpu0 = (pid.and_then(cpu::process_cpu), cpu::own_cpu());
-    let t0 = now_us();
+    tokio::time::sleep(cfg.warmup).await;
+    // Fix the window a little ahead, so that senders and receivers judge every message
+    // by the same bounds (its send time), with no race at either edge.
+    let lead = Duration::from_millis(20);
+    let t0 = now_us() + lead.as_micros() as u64;
+    let t1 = t0 + cfg.duration.as_micros() as u64;
     window.start_us.store(t0, Ordering::Relaxed);
-    let sent0 = sent.load(Ordering::Relaxed);
-    tokio::time::sleep(cfg.duration).await;
-    let t1 = now_us();
     window.end_us.store(t1, Ordering::Relaxed);
-    let sent1 = sent.load(Ordering::Relaxed);
+    tokio::time::sleep(lead).await;
+    let cpu0 = (pid.and_then(cpu::process_cpu), cpu::own_cpu());
+    tokio::time::sleep(cfg.duration).await;
     let cpu1 = (pid.and_then(cpu::process_cpu), cpu::own_cpu());
     window.stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -182,7 +185,7 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         per_sender.extend(got.senders.into_iter().flatten());
     }
     let seconds = (t1 - t0) as f64 / 1e6;
-    let sent_in_window = sent1 - sent0;
+    let sent_in_window = sent.load(Ordering::Relaxed);
     let expected = sent_in_window * (cfg.clients as u64 - 1);
     let server_cpu = cpu::used(cpu0.0, cpu1.0);
     Ok(FanoutResult {
@@ -287,57 +290,68 @@ async fn ready(senders: &mut [Tx], heard: &AtomicU64, clients: usize) -> Result<
     Ok(())
 }
 
-async fn send(
-    mut tx: Tx,
+/// One client's sending side: `rate` messages per second, its schedule shifted by
+/// `phase` of a period so that the clients' sends are spread out, not in lock-step.
+struct Sender {
     idx: usize,
     rate: f64,
+    phase: f64,
     payload: usize,
     window: Arc<Window>,
+    /// Messages sent inside the window, all senders together.
     sent: Arc<AtomicU64>,
-) {
-    let pad = "x".repeat(payload);
-    let start = Instant::now();
-    let tick = Duration::from_secs_f64((1.0 / rate).max(0.001));
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut seq = 0u64;
-    let mut line = String::new();
-    while !window.stop.load(Ordering::Relaxed) {
-        ticker.tick().await;
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        let burst = due.saturating_sub(seq);
-        for _ in 0..burst {
-            seq += 1;
-            let t = now_us();
-            let ok = match &mut tx {
-                Tx::Binary(s) => s
-                    .feed(ClientMsg::Say {
-                        seq,
-                        sent_us: t,
-                        text: pad.clone(),
-                    })
-                    .await
-                    .is_ok(),
-                Tx::Text(w) => {
-                    use std::fmt::Write;
-                    line.clear();
-                    let _ = writeln!(line, "{MARK} {idx} {seq} {t} {pad}");
-                    w.write_all(line.as_bytes()).await.is_ok()
+}
+
+impl Sender {
+    async fn run(self, mut tx: Tx) {
+        let pad = "x".repeat(self.payload);
+        let start = Instant::now();
+        // tokio's timer is millisecond-grained: faster rates send a burst per tick.
+        let tick = Duration::from_secs_f64((1.0 / self.rate).max(0.001));
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut seq = 0u64;
+        let mut line = String::new();
+        while !self.window.stop.load(Ordering::Relaxed) {
+            ticker.tick().await;
+            let due = (start.elapsed().as_secs_f64() * self.rate - self.phase)
+                .max(0.0)
+                .ceil() as u64;
+            while seq < due {
+                seq += 1;
+                let t = now_us();
+                let ok = match &mut tx {
+                    Tx::Binary(s) => s
+                        .feed(ClientMsg::Say {
+                            seq,
+                            sent_us: t,
+                            text: pad.clone(),
+                        })
+                        .await
+                        .is_ok(),
+                    Tx::Text(w) => {
+                        use std::fmt::Write;
+                        line.clear();
+                        let _ = writeln!(line, "{MARK} {} {seq} {t} {pad}", self.idx);
+                        w.write_all(line.as_bytes()).await.is_ok()
+                    }
+                };
+                if !ok {
+                    return;
                 }
-            };
-            if !ok {
-                return;
+                if self.window.contains(t) {
+                    self.sent.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            sent.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Tx::Binary(s) = &mut tx {
-            if s.flush().await.is_err() {
-                return;
+            if let Tx::Binary(s) = &mut tx {
+                if s.flush().await.is_err() {
+                    return;
+                }
             }
         }
-    }
-    if let Tx::Binary(mut s) = tx {
-        let _ = s.send(ClientMsg::Bye).await;
+        if let Tx::Binary(mut s) = tx {
+            let _ = s.send(ClientMsg::Bye).await;
+        }
     }
 }
 

@@ -79,30 +79,57 @@ impl Default for SuiteConfig {
     }
 }
 
-/// An echo server on loopback for the duration of a local run.
+/// An echo server on loopback for the duration of a local run, on a thread and a
+/// single-threaded runtime of its own (as `nettool echo -l` runs), so that it shares no
+/// worker with the measuring side.
 struct LocalEcho {
     shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl LocalEcho {
     async fn start() -> Result<(SocketAddr, LocalEcho)> {
-        let server = echo::Server::bind(
-            "127.0.0.1:0".parse().expect("literal"),
-            &[Proto::Tcp, Proto::Udp],
-            echo::ServerConfig::default(),
-        )
-        .await
-        .context("starting the echo server")?;
-        let addr = server.local_addr();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(server.run(shutdown.clone()));
-        Ok((addr, LocalEcho { shutdown, task }))
+        let stop = shutdown.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("echo-server".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let any = "127.0.0.1:0".parse().expect("literal");
+                    let server =
+                        echo::Server::bind(any, &[Proto::Tcp, Proto::Udp], Default::default())
+                            .await;
+                    match server {
+                        Ok(server) => {
+                            let _ = tx.send(Ok(server.local_addr()));
+                            if let Err(e) = server.run(stop).await {
+                                tracing::warn!(error = %e, "echo server ended");
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let addr = rx.await.context("the echo server thread ended")??;
+        Ok((addr, LocalEcho { shutdown, thread }))
     }
 
     async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
     }
 }
 
