@@ -201,3 +201,29 @@ async fn room_cap_refuses_with_a_reason() {
     c.expect_eof().await;
     server.stop().await;
 }
+
+/// A burst from one member reaches UDP members complete and in order, binary and text
+/// alike, however the server packs it into datagrams.
+#[tokio::test]
+async fn udp_members_get_a_burst_complete_and_in_order() {
+    let server = TestServer::start(&[Proto::Tcp, Proto::Udp], ServerConfig::default()).await;
+    let mut u = Member::join(server.addr, Proto::Udp, "ursula").await;
+    let ncu = UdpText::bind(server.addr).await;
+    ncu.send_line("/nick ncu").await;
+    ncu.expect("* you are guest1; 2 online").await;
+    ncu.expect("* guest1 is now ncu").await;
+    let mut nc = TcpText::connect(server.addr).await;
+    nc.send_line("/nick burst").await;
+    nc.wait_for("* guest2 is now burst").await;
+    u.wait_for("* guest2 is now burst").await;
+    ncu.wait_for("* guest2 is now burst").await;
+
+    // One write, so the server reads the whole burst at once.
+    let burst: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    nc.send(burst.as_bytes()).await;
+    for i in 1..=100 {
+        u.expect(&format!("burst: line {i}")).await;
+        ncu.expect(&format!("burst: line {i}")).await;
+    }
+    server.stop().await;
+}

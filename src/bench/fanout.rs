@@ -144,11 +144,13 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
 
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let start = Instant::now();
     for (i, tx) in senders.into_iter().enumerate() {
         let phase = i as f64 / cfg.clients as f64;
         let s = Sender {
             idx: i,
             rate: cfg.rate,
+            start,
             phase,
             payload: cfg.payload,
             window: window.clone(),
@@ -291,10 +293,12 @@ async fn ready(senders: &mut [Tx], heard: &AtomicU64, clients: usize) -> Result<
 }
 
 /// One client's sending side: `rate` messages per second, its schedule shifted by
-/// `phase` of a period so that the clients' sends are spread out, not in lock-step.
+/// `phase` of a period from the common `start`, so that the clients' sends are spread
+/// evenly over each period instead of arriving at the server in one burst.
 struct Sender {
     idx: usize,
     rate: f64,
+    start: Instant,
     phase: f64,
     payload: usize,
     window: Arc<Window>,
@@ -305,18 +309,22 @@ struct Sender {
 impl Sender {
     async fn run(self, mut tx: Tx) {
         let pad = "x".repeat(self.payload);
-        let start = Instant::now();
+        let period = Duration::from_secs_f64(1.0 / self.rate);
         // tokio's timer is millisecond-grained: faster rates send a burst per tick.
-        let tick = Duration::from_secs_f64((1.0 / self.rate).max(0.001));
-        let mut ticker = tokio::time::interval(tick);
+        let tick = period.max(Duration::from_millis(1));
+        let mut ticker = tokio::time::interval_at(self.start + period.mul_f64(self.phase), tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seq = 0u64;
         let mut line = String::new();
         while !self.window.stop.load(Ordering::Relaxed) {
             ticker.tick().await;
-            let due = (start.elapsed().as_secs_f64() * self.rate - self.phase)
-                .max(0.0)
-                .ceil() as u64;
+            // Message k (from 1) is due at start + (phase + k - 1) periods.
+            let periods = self.start.elapsed().as_secs_f64() * self.rate - self.phase;
+            let due = if periods < 0.0 {
+                0
+            } else {
+                periods.floor() as u64 + 1
+            };
             while seq < due {
                 seq += 1;
                 let t = now_us();

@@ -189,16 +189,19 @@ fn udp_conn(
     }
 }
 
-/// A datagram as messages: one binary message, or its text lines.
+/// A datagram as messages: the binary messages packed in it, or its text lines.
 fn datagram_incoming(data: &[u8]) -> Vec<Result<Incoming, WireError>> {
     if binary::is_binary_datagram(data) {
-        match binary::decode_datagram::<ServerMsg>(data) {
-            Ok(m) => vec![Ok(Incoming::Msg(m))],
-            Err(e) => {
-                tracing::warn!("ignoring a malformed datagram from the server: {e}");
-                Vec::new()
-            }
-        }
+        binary::decode_datagram_batch::<ServerMsg>(data)
+            .into_iter()
+            .filter_map(|m| match m {
+                Ok(m) => Some(Ok(Incoming::Msg(m))),
+                Err(e) => {
+                    tracing::warn!("ignoring a malformed datagram from the server: {e}");
+                    None
+                }
+            })
+            .collect()
     } else {
         String::from_utf8_lossy(data)
             .lines()

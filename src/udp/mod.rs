@@ -4,10 +4,12 @@
 //! Each datagram is self-describing: one that starts with a NUL byte is a binary nettool
 //! message, anything else is text (one or more lines), so `nc -u` and nettool clients
 //! share the room with no flag. A binary peer joins with `Hello`; a text peer joins with
-//! its first datagram.
+//! its first datagram. The room's messages leave through one writer task ([`writer`])
+//! that packs each peer's queued messages into as few datagrams as the cap allows.
 
 pub mod registry;
 pub mod sink;
+pub mod writer;
 
 use crate::transport::{Event, EventTx, Format, PeerInfo, Transport};
 use crate::wire::binary::{self, WireError};
@@ -19,11 +21,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Receive buffer: the largest UDP payload, so an oversize datagram is seen, not truncated.
 const RECV_BUF: usize = 65_536;
+/// How long shutdown waits for the writer to send what the room queued last.
+const FLUSH_GRACE: Duration = Duration::from_secs(5);
 
 /// UDP limits and timeouts.
 #[derive(Debug, Clone)]
@@ -52,15 +57,20 @@ pub struct UdpTransport {
     cfg: UdpConfig,
     registry: Arc<Mutex<Registry>>,
     stats: Arc<SendStats>,
+    writer: mpsc::Sender<writer::Queued>,
+    queue: mpsc::Receiver<writer::Queued>,
 }
 
 impl UdpTransport {
     pub fn new(socket: UdpSocket, cfg: UdpConfig) -> Self {
+        let (writer, queue) = mpsc::channel(writer::QUEUE);
         UdpTransport {
             socket: Arc::new(socket),
             registry: Arc::new(Mutex::new(Registry::new(cfg.max_peers))),
             stats: Arc::new(SendStats::default()),
             cfg,
+            writer,
+            queue,
         }
     }
 
@@ -164,14 +174,13 @@ impl UdpTransport {
         nick: Option<String>,
     ) -> Event {
         let sink = UdpSink {
-            socket: self.socket.clone(),
+            writer: self.writer.clone(),
             addr,
             peer,
             form: match format {
                 Format::Binary => Form::Datagram,
                 Format::Text => Form::Line,
             },
-            max_datagram: self.cfg.max_datagram,
             registry: self.registry.clone(),
             stats: self.stats.clone(),
         };
@@ -212,13 +221,22 @@ impl Transport for UdpTransport {
         self.socket.local_addr()
     }
 
-    async fn serve(self, events: EventTx, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn serve(mut self, events: EventTx, shutdown: CancellationToken) -> std::io::Result<()> {
+        let (_, idle) = mpsc::channel(1);
+        let queue = std::mem::replace(&mut self.queue, idle);
+        let max = self.cfg.max_datagram;
+        let mut writer = tokio::spawn(writer::run(
+            self.socket.clone(),
+            queue,
+            max,
+            self.stats.clone(),
+        ));
         let mut buf = vec![0u8; RECV_BUF];
         let mut pending = Vec::new();
         let period = (self.cfg.idle_timeout / 4).max(Duration::from_millis(10));
         let mut sweep = tokio::time::interval(period);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        'serve: loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -234,9 +252,19 @@ impl Transport for UdpTransport {
             }
             for ev in pending.drain(..) {
                 if events.send(ev).await.is_err() {
-                    return Ok(());
+                    break 'serve; // the room is gone
                 }
             }
+        }
+        // The writer ends once the room has dropped every sink (after telling each member
+        // the server is going away) and this transport has dropped its own sender.
+        drop(self);
+        if tokio::time::timeout(FLUSH_GRACE, &mut writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("UDP writer did not flush in time");
+            writer.abort();
         }
         Ok(())
     }

@@ -1,56 +1,53 @@
-//! The room's handle on a UDP peer: the shared socket plus the peer's address. Sending
-//! never blocks; a full socket buffer drops the datagram, as UDP does.
+//! The room's handle on a UDP peer: the peer's address plus the transport's one writer
+//! queue (see [`super::writer`]). Sending never blocks; a full queue drops the message,
+//! as a full socket buffer drops a datagram.
 
 use super::registry::Registry;
+use super::writer::Queued;
 use crate::transport::{Close, PeerId, PeerSink, SendError};
 use crate::wire::outgoing::Form;
 use crate::wire::Outgoing;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 /// Counters shared by all sinks of one UDP transport.
 #[derive(Debug, Default)]
 pub struct SendStats {
+    /// Messages sent (several may share a datagram).
+    pub messages: AtomicU64,
     pub datagrams: AtomicU64,
     pub bytes: AtomicU64,
-    /// Dropped: socket buffer full, send error, or message larger than a datagram.
+    /// Dropped: writer queue full, send error, or message larger than a datagram.
     pub dropped: AtomicU64,
 }
 
 pub struct UdpSink {
-    pub(super) socket: Arc<UdpSocket>,
+    pub(super) writer: mpsc::Sender<Queued>,
     pub(super) addr: SocketAddr,
     pub(super) peer: PeerId,
     pub(super) form: Form,
-    pub(super) max_datagram: usize,
     pub(super) registry: Arc<Mutex<Registry>>,
     pub(super) stats: Arc<SendStats>,
 }
 
 impl PeerSink for UdpSink {
     fn send(&self, msg: &Arc<Outgoing>) -> Result<(), SendError> {
-        let Some(bytes) = msg.bytes(self.form) else {
-            return Ok(());
+        let queued = Queued {
+            addr: self.addr,
+            form: self.form,
+            msg: msg.clone(),
         };
-        if bytes.len() > self.max_datagram {
-            tracing::debug!(addr = %self.addr, len = bytes.len(), "message larger than a datagram: dropped");
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        match self.socket.try_send_to(bytes, self.addr) {
-            Ok(n) => {
-                self.stats.datagrams.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) => {
-                // Not fatal: UDP may drop, and so may we.
-                tracing::trace!(addr = %self.addr, error = %e, "datagram dropped");
+        match self.writer.try_send(queued) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Not this peer's fault, nor fatal: UDP may drop, and so may we.
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
         }
-        Ok(())
     }
 
     fn close(&self, _how: Close) {

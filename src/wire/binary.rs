@@ -112,6 +112,48 @@ pub fn decode_datagram<T: DeserializeOwned>(datagram: &[u8]) -> Result<T, WireEr
     }
 }
 
+/// Every message of a binary datagram, tag included. A server packs several messages
+/// for one peer into one datagram (see `udp::writer`): they follow the tag back to back.
+/// Decoding stops at the first malformed message, which is yielded as the last item.
+pub fn decode_datagram_batch<T: DeserializeOwned>(datagram: &[u8]) -> Vec<Result<T, WireError>> {
+    let Some(mut rest) = datagram.strip_prefix(&DATAGRAM_TAG[..]) else {
+        return vec![Err(WireError::Malformed("unknown datagram tag".into()))];
+    };
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        match bincode::serde::decode_from_slice(rest, config()) {
+            Ok((msg, used)) if used > 0 => {
+                out.push(Ok(msg));
+                rest = &rest[used..];
+            }
+            Ok(_) => {
+                out.push(Err(WireError::Malformed("empty message".into())));
+                break;
+            }
+            Err(e) => {
+                out.push(Err(WireError::Malformed(e.to_string())));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Append the binary datagram `datagram` (tag included) to `batch`, a datagram being
+/// packed: the first message keeps its tag, later ones add only their payload.
+pub fn append_to_datagram(batch: &mut BytesMut, datagram: &[u8]) {
+    if batch.is_empty() {
+        batch.extend_from_slice(datagram);
+    } else {
+        batch.extend_from_slice(datagram.get(DATAGRAM_TAG.len()..).unwrap_or_default());
+    }
+}
+
+/// How many bytes `datagram` adds when appended to a non-empty batch.
+pub fn appended_len(datagram: &[u8]) -> usize {
+    datagram.len().saturating_sub(DATAGRAM_TAG.len())
+}
+
 /// Length-delimited bincode frames on a byte stream: decodes `D`, encodes `E`.
 ///
 /// A malformed payload inside a well-formed frame is yielded as an `Err` item, so the

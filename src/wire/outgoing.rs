@@ -2,7 +2,7 @@
 //! per wire form (TCP frame, UDP datagram, text line) however many members receive it.
 
 use super::{binary, text, ServerMsg};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::sync::OnceLock;
 
 /// The shapes a message takes on the wire.
@@ -14,6 +14,25 @@ pub enum Form {
     Datagram,
     /// A UTF-8 line ending in `\n` (text peer, either protocol).
     Line,
+}
+
+impl Form {
+    /// Append `bytes`, this form's encoding of one message, to a datagram being packed
+    /// with others for the same peer (binary: one tag, then the payloads; text: lines).
+    pub fn pack(self, batch: &mut BytesMut, bytes: &[u8]) {
+        match self {
+            Form::Datagram => binary::append_to_datagram(batch, bytes),
+            Form::Frame | Form::Line => batch.extend_from_slice(bytes),
+        }
+    }
+
+    /// How many bytes [`Form::pack`] adds to a batch that is not empty.
+    pub fn packed_len(self, bytes: &[u8]) -> usize {
+        match self {
+            Form::Datagram => binary::appended_len(bytes),
+            Form::Frame | Form::Line => bytes.len(),
+        }
+    }
 }
 
 /// A server message and its lazily built encodings.

@@ -230,16 +230,21 @@ impl TcpText {
     }
 }
 
-/// A UDP text peer, as `nc -u` is.
+/// A UDP text peer, as `nc -u` is. A datagram may carry several lines (the server
+/// packs them); they are handed out one at a time.
 pub struct UdpText {
     pub sock: UdpSocket,
+    pending: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl UdpText {
     pub async fn bind(server: SocketAddr) -> UdpText {
         let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         sock.connect(server).await.expect("connect");
-        UdpText { sock }
+        UdpText {
+            sock,
+            pending: Default::default(),
+        }
     }
 
     pub async fn send(&self, bytes: &[u8]) {
@@ -250,16 +255,21 @@ impl UdpText {
         self.send(format!("{line}\n").as_bytes()).await;
     }
 
-    /// The next datagram as text, without its trailing newline.
+    /// The next line received, without its newline.
     pub async fn line(&self) -> String {
-        let mut buf = vec![0u8; 65_536];
-        let n = timeout(WAIT, self.sock.recv(&mut buf))
-            .await
-            .expect("a datagram in time")
-            .expect("recv");
-        String::from_utf8_lossy(&buf[..n])
-            .trim_end_matches('\n')
-            .to_string()
+        loop {
+            if let Some(l) = self.pending.lock().expect("lock").pop_front() {
+                return l;
+            }
+            let mut buf = vec![0u8; 65_536];
+            let n = timeout(WAIT, self.sock.recv(&mut buf))
+                .await
+                .expect("a datagram in time")
+                .expect("recv");
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let mut pending = self.pending.lock().expect("lock");
+            pending.extend(text.lines().map(str::to_string));
+        }
     }
 
     pub async fn expect(&self, want: &str) {
