@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""nettool beside the reference tools, in one run on loopback, with ratios.
+
+Pairs (each tool against its own server, interleaved run by run so that the machine's
+drift hits both sides alike; medians of RUNS runs):
+
+  round trip 64 B    nettool bench rtt     vs  sockperf ping-pong --full-rtt  (TCP, UDP)
+  stream             nettool bench stream  vs  iperf3 (TCP; UDP unpaced at 1200 B and 64 B)
+  chat fan-out       nettool chat -l       vs  the lesson's Node.js server, ncat --chat
+                     at 10 x 14 000, 50 x 260 and 200 x 16 msg/s (TCP; nettool also UDP)
+
+Installs nothing: a missing tool is named and its rows are skipped. Run through
+scripts/compare.sh, which builds the release binary first.
+
+Environment: RUNS (default 3), SECONDS_EACH (default 3), PARTS (default
+"rtt stream fanout"), OUT (JSON file for the raw figures, default bench-out/compare.json).
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NETTOOL = str(ROOT / "target" / "release" / "nettool")
+NODE_SERVER = str(ROOT / "tests" / "peers" / "chat-server.js")
+RUNS = int(os.environ.get("RUNS", "3"))
+SECS = int(os.environ.get("SECONDS_EACH", "3"))
+PARTS = os.environ.get("PARTS", "rtt stream fanout").split()
+OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
+LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
+INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
+
+missing = [t for t in INSTALL if shutil.which(t) is None]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    """A port free for both TCP and UDP right now."""
+    for _ in range(50):
+        with socket.socket() as t, socket.socket(type=socket.SOCK_DGRAM) as u:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+class Server:
+    """A server process, started and waited for by a line it prints, killed on exit."""
+
+    def __init__(self, args, ready, stream="stdout"):
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if stream == "stdout" else subprocess.PIPE,
+            text=True,
+        )
+        out = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        deadline = time.monotonic() + 10
+        self.first = ""
+        while time.monotonic() < deadline:
+            line = out.readline()
+            if not line:
+                break
+            if ready in line:
+                self.first = line.strip()
+                break
+        else:
+            self.stop()
+            raise RuntimeError(f"{args[0]} did not start")
+        if not self.first:
+            self.stop()
+            raise RuntimeError(f"{args[0]} did not start")
+        # Keep draining so the server never blocks on a full pipe.
+        import threading
+
+        threading.Thread(target=lambda: [None for _ in out], daemon=True).start()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def run_json(args, timeout=None):
+    r = subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout or SECS * 10 + 60
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {r.stderr.strip()[-400:]}")
+    return json.loads(r.stdout)
+
+
+def nettool_bench(parts, *extra):
+    return run_json([NETTOOL, "bench", *parts, "--json", "--duration", f"{SECS}s", *extra])
+
+
+def sockperf_rtt(proto, port):
+    args = ["sockperf", "pp", "-i", "127.0.0.1", "-p", str(port), "-t", str(SECS),
+            "-m", "64", "--full-rtt"]
+    if proto == "tcp":
+        args.insert(2, "--tcp")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=SECS + 30)
+    pct = {}
+    for line in r.stdout.splitlines():
+        if "---> percentile" in line:
+            # "sockperf: ---> percentile 99.000 =   61.365"
+            words = line.replace("=", " ").split()
+            pct[words[-2]] = float(words[-1])
+    if "50.000" not in pct:
+        raise RuntimeError(f"sockperf printed no percentiles: {r.stdout[-400:]}")
+    return {"p50_us": pct["50.000"], "p99_us": pct["99.000"]}
+
+
+def iperf3(proto, size=None):
+    port = free_port()
+    srv = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        args = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(SECS), "-J"]
+        if proto == "udp":
+            args += ["-u", "-b", "0", "-l", str(size)]
+        for _ in range(50):  # the server takes a moment to listen
+            r = subprocess.run(args, capture_output=True, text=True, timeout=SECS + 30)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)  # retry interval while iperf3 -s starts; not a measurement
+        d = json.loads(r.stdout)["end"]
+    finally:
+        srv.kill()
+        srv.wait()
+    if proto == "tcp":
+        return {"gbps": d["sum_received"]["bits_per_second"] / 1e9}
+    rx = d["sum_received"]
+    return {
+        "recv_pps": rx["bytes"] / size / rx["seconds"],
+        "loss_pct": rx["lost_percent"],
+    }
+
+
+def fanout_nettool(proto, clients, rate):
+    r = nettool_bench(["fanout"], "--proto", proto, "--clients", str(clients),
+                      "--msg-rate", str(rate))
+    return fanout_fields(r["fanout"][proto])
+
+
+def fanout_external(kind, clients, rate):
+    port = free_port()
+    if kind == "node":
+        srv = Server(["node", NODE_SERVER, str(port)], "listening")
+    elif kind == "ncat":
+        srv = Server(["ncat", "-v", "--chat", "--max-conns", "1000", "-l", "127.0.0.1",
+                      str(port)], "Listening")
+    else:  # nettool's own server, spoken to in text lines like the others
+        srv = Server([NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
+                      "--max-members", "1000", "--max-conns", "1000", "--queue", "4096"],
+                     "serving")
+    try:
+        r = nettool_bench(["fanout"], "--proto", "tcp", "--clients", str(clients),
+                          "--msg-rate", str(rate), "--chat", f"127.0.0.1:{port}",
+                          "--server-pid", str(srv.pid), "--text")
+    finally:
+        alive = srv.proc.poll() is None
+        srv.stop()
+    out = fanout_fields(r["fanout"]["tcp"])
+    out["server_survived"] = alive
+    return out
+
+
+def fanout_fields(f):
+    lat = f.get("latency") or {}
+    return {
+        "delivered_per_s": f["delivered_per_s"],
+        "p50_us": lat.get("p50_us"),
+        "p99_us": lat.get("p99_us"),
+        "loss_pct": f["loss_pct"],
+        "server_us_per_delivery": f.get("server_cpu_us_per_delivery"),
+        "loadgen_cpu_s": f.get("loadgen_cpu_s"),
+        "seconds": f["seconds"],
+    }
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def medians(samples):
+    keys = samples[0].keys() if samples else []
+    return {k: median([s[k] for s in samples]) for k in keys if k != "server_survived"}
+
+
+def interleave(pairs):
+    """Run each (name, fn) RUNS times, round-robin; medians per name."""
+    got = {name: [] for name, _ in pairs}
+    for i in range(RUNS):
+        for name, fn in pairs:
+            log(f"  run {i + 1}/{RUNS}: {name}")
+            try:
+                got[name].append(fn())
+            except Exception as e:  # a failed run is reported, not hidden
+                log(f"    {name} failed: {e}")
+    return {name: (medians(s) if s else None) for name, s in got.items()}
+
+
+rows = []
+raw = {"runs": RUNS, "seconds_each": SECS, "unix_time": int(time.time()), "missing": missing}
+
+
+def row(label, ours, ref_name, ref, target, unit_fmt, better="lower"):
+    if ours is None or ref is None:
+        ratio = None
+    else:
+        ratio = ours / ref if ref else None
+    rows.append((label, unit_fmt(ours), f"{ref_name} {unit_fmt(ref)}", ratio, target, better))
+
+
+def us(v):
+    return "-" if v is None else (f"{v:.1f} µs" if v < 1000 else f"{v / 1000:.2f} ms")
+
+
+def gbps(v):
+    return "-" if v is None else f"{v:.2f} Gbit/s"
+
+
+def kpps(v):
+    return "-" if v is None else f"{v / 1000:.1f} k/s"
+
+
+def pct(v):
+    return "-" if v is None else f"{v:.2f} %"
+
+
+def cpu(v):
+    return "-" if v is None else f"{v:.3f} µs"
+
+
+def part_rtt():
+    if "sockperf" in missing:
+        log("round trip: sockperf is missing; skipped")
+        return
+    echo = Server([NETTOOL, "echo", "-l", "127.0.0.1:0"], "serving", stream="stderr")
+    addr = echo.first.split()[-1]
+    sp_tcp, sp_udp = free_port(), free_port()
+    sps = [Server(["sockperf", "sr", "--tcp", "-i", "127.0.0.1", "-p", str(sp_tcp)], "listen on"),
+           Server(["sockperf", "sr", "-i", "127.0.0.1", "-p", str(sp_udp)], "listen on")]
+    try:
+        for proto, port in (("tcp", sp_tcp), ("udp", sp_udp)):
+            log(f"round trip over {proto}")
+            res = interleave([
+                ("nettool", lambda p=proto: nettool_bench(
+                    ["rtt"], "--connect", addr, "--proto", p)["rtt"][p]["latency"]),
+                ("sockperf", lambda p=proto, port=port: sockperf_rtt(p, port)),
+            ])
+            raw[f"rtt_{proto}"] = res
+            n, s = res["nettool"] or {}, res["sockperf"] or {}
+            for q in ("p50_us", "p99_us"):
+                row(f"round trip {proto.upper()} 64 B {q[:-3]}", n.get(q), "sockperf",
+                    s.get(q), "≤ 1.25×", us)
+    finally:
+        echo.stop()
+        for s in sps:
+            s.stop()
+
+
+def part_stream():
+    if "iperf3" in missing:
+        log("stream: iperf3 is missing; skipped")
+        return
+    log("stream over tcp")
+    res = interleave([
+        ("nettool", lambda: {"gbps": nettool_bench(["stream"], "--proto", "tcp")["stream"]["tcp"]["recv_gbps"]}),
+        ("iperf3", lambda: iperf3("tcp")),
+    ])
+    raw["stream_tcp"] = res
+    row("stream TCP goodput", (res["nettool"] or {}).get("gbps"), "iperf3",
+        (res["iperf3"] or {}).get("gbps"), "≥ 1.0×", gbps, better="higher")
+    for size in (1200, 64):
+        log(f"stream over udp, {size} B")
+
+        def ours(size=size):
+            s = nettool_bench(["stream"], "--proto", "udp", "--udp-size", str(size))["stream"]["udp"]
+            return {"recv_pps": s["recv_pps"], "loss_pct": s["loss_pct"]}
+
+        res = interleave([("nettool", ours), ("iperf3", lambda size=size: iperf3("udp", size))])
+        raw[f"stream_udp_{size}"] = res
+        n, i = res["nettool"] or {}, res["iperf3"] or {}
+        row(f"stream UDP {size} B received", n.get("recv_pps"), "iperf3", i.get("recv_pps"),
+            "≥ 1.0×", kpps, better="higher")
+        row(f"stream UDP {size} B loss", n.get("loss_pct"), "iperf3", i.get("loss_pct"),
+            "no more", pct)
+
+
+def part_fanout():
+    for clients, rate in LOADS:
+        label = f"fan-out {clients} x {rate:g}/s"
+        log(label)
+        pairs = [("nettool tcp", lambda c=clients, r=rate: fanout_nettool("tcp", c, r)),
+                 ("nettool udp", lambda c=clients, r=rate: fanout_nettool("udp", c, r)),
+                 ("nettool text", lambda c=clients, r=rate: fanout_external("nettool", c, r))]
+        if "node" not in missing:
+            pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r)))
+        if "ncat" not in missing:
+            pairs.append(("ncat", lambda c=clients, r=rate: fanout_external("ncat", c, r)))
+        res = interleave(pairs)
+        raw[f"fanout_{clients}x{rate:g}"] = res
+        node = res.get("node") or {}
+        for name in ("nettool tcp", "nettool text", "nettool udp"):
+            n = res.get(name) or {}
+            row(f"{label} {name}: CPU/delivery", n.get("server_us_per_delivery"), "node",
+                node.get("server_us_per_delivery"), "≤ 0.33×", cpu)
+            row(f"{label} {name}: p99", n.get("p99_us"), "node", node.get("p99_us"),
+                "≤ 0.2×", us)
+        ncat = res.get("ncat") or {}
+        row(f"{label} ncat --chat: CPU/delivery", ncat.get("server_us_per_delivery"), "node",
+            node.get("server_us_per_delivery"), "(info)", cpu)
+        row(f"{label} ncat --chat: p99", ncat.get("p99_us"), "node", node.get("p99_us"),
+            "(info)", us)
+        for name, r in res.items():
+            if r:
+                log(f"    {name}: {r['delivered_per_s']:.0f} delivered/s, loss "
+                    f"{r['loss_pct']:.2f} %, server {cpu(r['server_us_per_delivery'])}/delivery, "
+                    f"load generator {r['loadgen_cpu_s'] or 0:.2f} CPU-s in {r['seconds']:.1f} s")
+
+
+def main():
+    if not os.access(NETTOOL, os.X_OK):
+        sys.exit(f"{NETTOOL} is missing: run scripts/compare.sh (it builds it)")
+    for t in missing:
+        log(f"missing: {t} (apt-get install {INSTALL[t]}); its comparisons are skipped")
+    for part, fn in (("rtt", part_rtt), ("stream", part_stream), ("fanout", part_fanout)):
+        if part in PARTS:
+            fn()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(raw, indent=2))
+    print(f"nettool vs reference tools on loopback, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
+          f" medians of {RUNS} runs of {SECS} s (raw: {OUT})")
+    print(f"{'measurement':<44} {'nettool':>14}  {'reference':<22} {'ratio':>7}  target")
+    for label, ours, ref, ratio, target, _ in rows:
+        r = "-" if ratio is None else f"{ratio:.2f}×"
+        print(f"{label:<44} {ours:>14}  {ref:<22} {r:>7}  {target}")
+    if missing:
+        print(f"skipped (missing tools): {', '.join(missing)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
