@@ -21,9 +21,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// Messages queued from the room to the writer, all peers together.
-pub const QUEUE: usize = 16 * 1024;
+pub const QUEUE: usize = 64 * 1024;
 /// Messages the writer takes from the queue per round.
-const ROUND: usize = 1024;
+const ROUND: usize = QUEUE;
 
 /// One message for one peer.
 pub struct Queued {
