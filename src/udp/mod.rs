@@ -466,3 +466,6 @@ impl Transport for UdpTransport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
