@@ -13,7 +13,7 @@
 //! | [`chat`] | serving a room on TCP, UDP or both; wiring for the binary |
 //! | [`client`] | the chat client: connect (binary or text fallback), stats, interactive loop |
 //! | [`tcp`] | TCP listener, connection tracking, per-connection reader/writer tasks |
-//! | [`udp`] | UDP socket setup, peer registry keyed by `SocketAddr`, expiry |
+//! | [`udp`] | UDP socket setup, peer registry keyed by `SocketAddr`, expiry; address validation, rate budgets, reflection guard |
 //! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`echo`] | RFC 862 echo server and the ping-like echo client |
 //! | [`addr`] | command-line addresses and durations |

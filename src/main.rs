@@ -100,6 +100,12 @@ struct ChatLimits {
     /// UDP members silent this long are dropped (clients send keepalives at a third of it).
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     idle_timeout: Duration,
+    /// Messages per second each UDP member may send; more are dropped (0: unlimited).
+    #[arg(long, default_value_t = nettool::udp::DEFAULT_RATE)]
+    udp_rate: u32,
+    /// Messages a UDP member may send at once above --udp-rate.
+    #[arg(long, default_value_t = nettool::udp::DEFAULT_BURST)]
+    udp_burst: u32,
 }
 
 #[derive(Args)]
@@ -133,6 +139,13 @@ struct EchoArgs {
     /// TCP connections the server serves at once.
     #[arg(long, default_value_t = 1024)]
     max_conns: usize,
+    /// Server: UDP datagrams answered per second per source address; more are dropped
+    /// (0: unlimited).
+    #[arg(long, default_value_t = echo::DEFAULT_UDP_RATE)]
+    udp_rate: u32,
+    /// Server: datagrams a source may get answered at once above --udp-rate.
+    #[arg(long, default_value_t = echo::DEFAULT_UDP_BURST)]
+    udp_burst: u32,
 }
 
 #[derive(Args)]
@@ -252,6 +265,8 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
                 max_datagram: l.max_datagram,
                 max_peers: l.max_members,
                 idle_timeout: l.idle_timeout,
+                rate: nettool::udp::budget::Rate::new(l.udp_rate, l.udp_burst),
+                ..Default::default()
             },
         };
         let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
@@ -285,6 +300,8 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
         let cfg = echo::ServerConfig {
             max_datagram: a.max_datagram,
             max_conns: a.max_conns,
+            udp_rate: nettool::udp::budget::Rate::new(a.udp_rate, a.udp_burst),
+            ..Default::default()
         };
         let server = echo::Server::bind(addr, &protos, cfg).await?;
         eprintln!("nettool echo: serving on {}", server.local_addr());

@@ -154,7 +154,7 @@ async fn garbage_frames_after_the_preamble_get_errors_then_a_drop() {
 async fn bad_datagrams_are_refused_and_the_peer_carries_on() {
     let server = TestServer::start(&[Proto::Udp], ServerConfig::default()).await;
     let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let t = UdpText::bind(server.addr).await;
+    let t = UdpText::join(server.addr).await;
     t.send_line("hi").await;
     t.expect("* you are guest1; 2 online").await;
     alice.expect("* guest1 joined (udp)").await;

@@ -25,6 +25,19 @@ async fn text_peer_chats(mut peer: Proc, proto: &str, mut alice: Proc, nick: &st
     alice.expect(&format!("{nick}: sentinel from peer")).await;
 }
 
+/// A UDP text peer proves its address as a person would: says something, reads the
+/// challenge line, types the `/ok CODE` it shows.
+async fn prove_udp(peer: &mut Proc) {
+    peer.send_line("hello?").await;
+    let challenge = peer.line().await;
+    assert!(challenge.starts_with("* "), "{challenge}");
+    let code = challenge
+        .rsplit_once("/ok ")
+        .map(|(_, c)| c.trim().to_string())
+        .unwrap_or_else(|| panic!("no /ok CODE in {challenge:?}"));
+    peer.send_line(&format!("/ok {code}")).await;
+}
+
 #[tokio::test]
 async fn netcat_tcp() {
     if !require_tool("nc") {
@@ -45,11 +58,12 @@ async fn netcat_udp() {
     }
     let (_server, addr) = nettool_server(&["chat", "--proto", "udp"]).await;
     let alice = nettool_client(addr, "udp", "alice", 1).await;
-    let nc = Proc::spawn(
+    let mut nc = Proc::spawn(
         "nc -u",
         "nc",
         &["-u", "127.0.0.1", &addr.port().to_string()],
     );
+    prove_udp(&mut nc).await;
     text_peer_chats(nc, "udp", alice, "ncu").await;
 }
 
@@ -62,7 +76,10 @@ async fn socat_tcp_and_udp() {
         let (_server, addr) = nettool_server(&["chat", "--proto", proto]).await;
         let alice = nettool_client(addr, proto, "alice", 1).await;
         let target = format!("{}:{addr}", proto.to_uppercase());
-        let socat = Proc::spawn("socat", "socat", &["-", &target]);
+        let mut socat = Proc::spawn("socat", "socat", &["-", &target]);
+        if proto == "udp" {
+            prove_udp(&mut socat).await;
+        }
         text_peer_chats(socat, proto, alice, "socat").await;
     }
 }
@@ -100,6 +117,7 @@ async fn one_room_for_tcp_and_udp_peers() {
     nct.send_line("/nick t").await;
     nct.wait_for("* guest1 is now t").await;
     let mut ncu = Proc::spawn("nc -u", "nc", &["-u", "127.0.0.1", &port]);
+    prove_udp(&mut ncu).await;
     ncu.send_line("/nick u").await;
     ncu.wait_for("* guest2 is now u").await;
     for p in [&mut alice, &mut bob, &mut nct] {

@@ -115,6 +115,9 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
                 &max,
                 "--queue",
                 "4096",
+                // The bench measures the room, not the flood limit.
+                "--udp-rate",
+                "0",
             ];
             let child = ChildServer::spawn(exe, &args)?;
             let (addr, pid) = (child.addr, child.pid());

@@ -1,14 +1,16 @@
 //! Connecting a chat client. Both protocols give the same thing, a [`Conn`]: a stream of
 //! what the server says and a sink of [`ClientMsg`]s. TCP: a framed stream after the
 //! banner/preamble handshake. UDP: a connected socket after the `Hello`/`Welcome`
-//! exchange (retried, since datagrams get lost). Either falls back to text lines when no
+//! exchange (retried, since datagrams get lost), with the address-validation round
+//! trip in between (`Hello` → `Retry` token → `Hello` with the token, see
+//! [`crate::udp`]). Either falls back to text lines when no
 //! nettool server answers (the lesson's Node.js server, `ncat --chat`).
 
 use super::ClientConfig;
 use crate::sockets;
 use crate::wire::binary::{self, FrameCodec, WireError, PREAMBLE};
 use crate::wire::text::{LineCodec, BANNER_MARK};
-use crate::wire::{ClientMsg, Proto, ServerMsg};
+use crate::wire::{ClientMsg, Handshake, Proto, ServerMsg};
 use anyhow::{bail, Context, Result};
 use futures::stream::{self, BoxStream};
 use futures::{Sink, SinkExt, StreamExt};
@@ -125,14 +127,42 @@ async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
     let hello = binary::encode_datagram(&ClientMsg::Hello {
         nick: cfg.nick.clone(),
     })?;
+    // A nettool server answers a Hello from an address it does not know with a Retry
+    // token; the Hello is then repeated carrying it (see `crate::udp`).
+    let mut token = None;
+    let mut retries = 0;
     let mut buf = vec![0u8; 65_536];
     let mut wait = cfg.detect / 4;
-    for _ in 0..cfg.hello_tries {
-        sock.send(&hello).await?;
+    let mut tries = 0;
+    while tries < cfg.hello_tries {
+        let out = match token {
+            None => hello.clone(),
+            Some(token) => binary::encode_handshake(&Handshake::Hello {
+                token,
+                nick: cfg.nick.clone(),
+            })?,
+        };
+        sock.send(&out).await?;
         match timeout(wait, sock.recv(&mut buf)).await {
-            Err(_) => wait *= 2,
+            Err(_) => {
+                wait *= 2;
+                tries += 1;
+            }
             Ok(Err(e)) => return Err(e).with_context(|| format!("no UDP server at {}", cfg.addr)),
             Ok(Ok(n)) => {
+                if buf[..n].starts_with(&binary::HANDSHAKE_TAG) {
+                    match binary::decode_handshake(&buf[..n]) {
+                        Some(Handshake::Retry { token: t }) if retries < MAX_RETRIES => {
+                            retries += 1;
+                            token = Some(t);
+                        }
+                        Some(Handshake::Retry { .. }) => {
+                            bail!("{} keeps refusing our address token", cfg.addr)
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
                 let first = datagram_incoming(&buf[..n]);
                 let mode = match first.first() {
                     Some(Ok(Incoming::Msg(_))) => Mode::Binary,
@@ -148,6 +178,10 @@ async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
     );
     Ok(udp_conn(sock, Mode::Text, Vec::new(), cfg.max_datagram))
 }
+
+/// `Retry`s accepted while joining over UDP (one is normal; a second follows when the
+/// token expired in flight).
+const MAX_RETRIES: u32 = 3;
 
 fn udp_conn(
     sock: Arc<UdpSocket>,
@@ -191,7 +225,9 @@ fn udp_conn(
 
 /// A datagram as messages: the binary messages packed in it, or its text lines.
 fn datagram_incoming(data: &[u8]) -> Vec<Result<Incoming, WireError>> {
-    if binary::is_binary_datagram(data) {
+    if data.starts_with(&binary::HANDSHAKE_TAG) {
+        Vec::new() // a late or duplicated Retry: the join is done
+    } else if binary::is_binary_datagram(data) {
         binary::decode_datagram_batch::<ServerMsg>(data)
             .into_iter()
             .filter_map(|m| match m {

@@ -1,5 +1,12 @@
 //! Echo: the RFC 862 server ([`Server`], TCP and UDP on one port by default, with the
 //! bench's stream sink beside it) and the ping-like client ([`ping`]).
+//!
+//! The UDP server is not a reflector: it never answers a privileged or well-known
+//! responder port, nor its own (see [`crate::udp::reflect`]), never answers with more
+//! bytes than it got, and answers each source address at most
+//! [`ServerConfig::udp_rate`] datagrams per second (a bounded table of token buckets).
+//! The stream sink's data datagrams are counted, never answered, so they are exempt;
+//! its report requests are answered like echo, on the same budget.
 
 pub mod client;
 pub mod pinger;
@@ -8,6 +15,7 @@ mod server;
 pub use client::{ping, PingConfig, PingReply, PingSummary};
 
 use crate::sockets::{self, Bound};
+use crate::udp::budget::Rate;
 use crate::wire::Proto;
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
@@ -19,13 +27,25 @@ pub struct ServerConfig {
     pub max_datagram: usize,
     /// TCP connections at most; more are closed at once.
     pub max_conns: usize,
+    /// UDP datagrams answered per second per source address (IPv6: per /64).
+    pub udp_rate: Rate,
+    /// Source addresses whose budget is tracked at once.
+    pub max_sources: usize,
 }
+
+/// Default UDP datagrams answered per second per source: well above what one
+/// `nettool bench` round-trip loop does on loopback, far below a flood.
+pub const DEFAULT_UDP_RATE: u32 = 100_000;
+/// Default burst above [`DEFAULT_UDP_RATE`].
+pub const DEFAULT_UDP_BURST: u32 = 10_000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_datagram: 65_507,
             max_conns: 1024,
+            udp_rate: Rate::new(DEFAULT_UDP_RATE, DEFAULT_UDP_BURST),
+            max_sources: 4096,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The RFC 862 echo server. TCP: every byte back until the peer closes, honouring
 //! half-close (the peer's FIN ends the echo, then ours follows). UDP: each datagram
-//! answered by one datagram with the same bytes. Beside plain echo it serves the bench's
+//! answered by one datagram with the same bytes, within the limits of [`super`]'s docs. Beside plain echo it serves the bench's
 //! stream sink (a TCP preamble or a UDP tag, see [`crate::bench::sink`]).
 
 use super::ServerConfig;
 use crate::bench::sink::{self, TcpReport, UdpSink};
+use crate::udp::budget::PerSource;
+use crate::udp::reflect;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,7 +110,9 @@ pub(super) async fn udp(
 ) -> io::Result<()> {
     let mut buf = vec![0u8; 65_536];
     let mut sink = UdpSink::default();
-    let mut dropped = 0u64;
+    let own_port = socket.local_addr()?.port();
+    let mut budget = PerSource::new(cfg.udp_rate, cfg.max_sources);
+    let (mut refused, mut throttled) = (0u64, 0u64);
     loop {
         let (n, from) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -121,9 +125,18 @@ pub(super) async fn udp(
             },
         };
         let d = &buf[..n];
-        if n > cfg.max_datagram || !answerable(from) {
-            dropped += 1;
-            tracing::debug!(%from, len = n, dropped, "datagram not answered");
+        if n > cfg.max_datagram || !reflect::answerable(from, own_port) {
+            refused += 1;
+            tracing::debug!(%from, len = n, refused, "datagram not answered");
+            continue;
+        }
+        // Counted sink data is never answered: no budget needed.
+        let answers = !sink::is_sink_datagram(d) || d.starts_with(sink::REPORT_REQ);
+        if answers && !budget.take(from.ip(), tokio::time::Instant::now()) {
+            throttled += 1;
+            if throttled.is_power_of_two() {
+                tracing::warn!(%from, throttled, "UDP echo source over its budget: dropped");
+            }
             continue;
         }
         if sink::is_sink_datagram(d) {
@@ -134,13 +147,13 @@ pub(super) async fn udp(
         }
         send(&socket, d, from).await;
     }
+    tracing::info!(
+        refused,
+        throttled,
+        sources = budget.len(),
+        "UDP echo stopped"
+    );
     Ok(())
-}
-
-/// Never answer a privileged source port: echo, chargen, DNS, NTP and the like answer
-/// back, and two such services can be made to ping-pong forever (CERT CA-1996-01).
-fn answerable(from: SocketAddr) -> bool {
-    from.port() >= 1024
 }
 
 async fn send(socket: &UdpSocket, d: &[u8], to: SocketAddr) {

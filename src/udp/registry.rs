@@ -1,6 +1,9 @@
 //! The UDP peer registry: who is in the room, keyed by source address, with a cap and
-//! idle expiry. UDP has no connections, so this table *is* the membership.
+//! idle expiry. UDP has no connections, so this table *is* the membership. Only
+//! addresses that passed validation ([`super::cookie`]) are ever inserted, so forged
+//! sources cannot take its slots.
 
+use super::budget::{Rate, TokenBucket};
 use crate::transport::{Format, PeerId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,6 +19,12 @@ pub struct Entry {
     /// Numbering of a text peer's chat lines.
     pub next_seq: u64,
     pub bytes_in: u64,
+    /// Its message budget.
+    pub budget: TokenBucket,
+    /// Messages dropped over budget since it was last told.
+    pub throttled: u64,
+    /// When it was last told it is over budget.
+    pub noticed: Option<Instant>,
 }
 
 /// Registered peers, at most `cap`.
@@ -50,7 +59,13 @@ impl Registry {
     }
 
     /// Register `addr`; `None` when the registry is full.
-    pub fn insert(&mut self, addr: SocketAddr, format: Format, now: Instant) -> Option<PeerId> {
+    pub fn insert(
+        &mut self,
+        addr: SocketAddr,
+        format: Format,
+        rate: Rate,
+        now: Instant,
+    ) -> Option<PeerId> {
         if self.is_full() {
             return None;
         }
@@ -63,6 +78,9 @@ impl Registry {
                 last_seen: now,
                 next_seq: 0,
                 bytes_in: 0,
+                budget: TokenBucket::new(rate, now),
+                throttled: 0,
+                noticed: None,
             },
         );
         Some(peer)
@@ -104,9 +122,17 @@ mod tests {
     fn cap_remove_and_expiry() {
         let t0 = Instant::now();
         let mut r = Registry::new(2);
-        let a = r.insert(addr(1), Format::Text, t0).unwrap();
-        let b = r.insert(addr(2), Format::Binary, t0).unwrap();
-        assert!(r.insert(addr(3), Format::Text, t0).is_none(), "cap of 2");
+        let a = r
+            .insert(addr(1), Format::Text, Rate::UNLIMITED, t0)
+            .unwrap();
+        let b = r
+            .insert(addr(2), Format::Binary, Rate::UNLIMITED, t0)
+            .unwrap();
+        assert!(
+            r.insert(addr(3), Format::Text, Rate::UNLIMITED, t0)
+                .is_none(),
+            "cap of 2"
+        );
         assert!(!r.remove(&addr(1), b), "only the owner's entry is removed");
         assert!(r.remove(&addr(1), a));
         r.get_mut(&addr(2)).unwrap().last_seen = t0 + Duration::from_secs(5);

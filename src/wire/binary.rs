@@ -5,6 +5,7 @@
 //! This is the only file that names bincode (pinned to 2.0.1: upstream is unmaintained,
 //! RUSTSEC-2025-0141), so replacing the encoding touches nothing else.
 
+use super::message::Handshake;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
 use std::marker::PhantomData;
@@ -15,6 +16,8 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 pub const PREAMBLE: &[u8] = b"\0nettool/1\n";
 /// The first two bytes of every binary UDP datagram (NUL, then the protocol version).
 pub const DATAGRAM_TAG: [u8; 2] = [0, 1];
+/// The first two bytes of a UDP address-validation datagram ([`Handshake`]).
+pub const HANDSHAKE_TAG: [u8; 2] = [0, 2];
 /// Default cap on one TCP frame's payload.
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 /// Default cap on one UDP datagram (fits any path MTU of 1280, as QUIC assumes).
@@ -97,6 +100,18 @@ pub fn encode_datagram<T: Serialize>(msg: &T) -> Result<Bytes, WireError> {
     let mut buf = encode_after(msg, DATAGRAM_TAG.len())?;
     buf[..DATAGRAM_TAG.len()].copy_from_slice(&DATAGRAM_TAG);
     Ok(buf.freeze())
+}
+
+/// `msg` as a UDP address-validation datagram: [`HANDSHAKE_TAG`], then the payload.
+pub fn encode_handshake(msg: &Handshake) -> Result<Bytes, WireError> {
+    let mut buf = encode_after(msg, HANDSHAKE_TAG.len())?;
+    buf[..HANDSHAKE_TAG.len()].copy_from_slice(&HANDSHAKE_TAG);
+    Ok(buf.freeze())
+}
+
+/// The address-validation message in `datagram`; `None` if it is not one (or malformed).
+pub fn decode_handshake(datagram: &[u8]) -> Option<Handshake> {
+    decode(datagram.strip_prefix(&HANDSHAKE_TAG[..])?).ok()
 }
 
 /// Whether a datagram is a binary nettool datagram (as opposed to a text line).

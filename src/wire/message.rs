@@ -127,3 +127,18 @@ pub enum ServerMsg {
         reason: LeaveReason,
     },
 }
+
+/// UDP address validation, below the room (like QUIC's Retry token, RFC 9000 §8.1): a
+/// server keeps no state for an address it has not validated, so it answers a stranger's
+/// `Hello` with a `Retry` carrying a token bound to that address, and only a `Hello`
+/// that carries the token back joins the room. The room never sees these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Handshake {
+    /// Server → client: say `Hello` again with this token.
+    Retry { token: [u8; 8] },
+    /// Client → server: a `Hello` carrying the token of a `Retry`.
+    Hello {
+        token: [u8; 8],
+        nick: Option<String>,
+    },
+}

@@ -247,6 +247,22 @@ impl UdpText {
         }
     }
 
+    /// Bind and prove the address, as a person with `nc -u` does (see [`UdpText::prove`]).
+    pub async fn join(server: SocketAddr) -> UdpText {
+        let t = UdpText::bind(server).await;
+        t.prove().await;
+        t
+    }
+
+    /// Say something, read the server's challenge and type the `/ok CODE` it asks for.
+    /// The welcome that follows is left for the caller to read.
+    pub async fn prove(&self) {
+        self.send_line("hello?").await;
+        let challenge = self.line().await;
+        self.send_line(&format!("/ok {}", challenge_code(&challenge)))
+            .await;
+    }
+
     pub async fn send(&self, bytes: &[u8]) {
         self.sock.send(bytes).await.expect("send");
     }
@@ -287,6 +303,15 @@ impl UdpText {
             seen.push(l);
             assert!(Instant::now() < deadline, "no {want:?}; seen {seen:#?}");
         }
+    }
+}
+
+/// The code in a UDP challenge line (`* ...: /ok CODE`).
+pub fn challenge_code(line: &str) -> String {
+    assert!(line.starts_with("* "), "a challenge line: {line:?}");
+    match line.rsplit_once("/ok ") {
+        Some((_, code)) => code.trim().to_string(),
+        None => panic!("no /ok CODE in {line:?}"),
     }
 }
 
