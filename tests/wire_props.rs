@@ -107,7 +107,6 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
 
 /// Exhaustive on purpose (no `_` arm): a new variant fails to compile here until its
 /// strategy arm above exists.
-#[allow(dead_code)]
 fn client_variant(m: &ClientMsg) -> &'static str {
     match m {
         ClientMsg::Hello { .. } => "Hello",
@@ -236,6 +235,34 @@ proptest! {
     fn server_frames_round_trip_at_any_split(msgs in vec(server_msg(), 1..8), chunks in chunking()) {
         let bytes = frames_of(&msgs);
         prop_assert_eq!(decode_frames::<ServerMsg>(&bytes, &chunks), Ok(msgs));
+    }
+
+    #[test]
+    fn a_stream_cut_inside_a_frame_ends_in_an_error(msgs in vec(client_msg(), 1..4), cut in any::<prop::sample::Index>(), chunks in chunking()) {
+        let bytes = frames_of(&msgs);
+        let cut = cut.index(bytes.len());
+        let mut ends = Vec::new();
+        let mut at = 0;
+        for m in &msgs {
+            at += binary::encode_frame(m).expect("encode").len();
+            ends.push(at);
+        }
+        let whole = ends.iter().filter(|&&e| e <= cut).count();
+        let mut codec = FrameCodec::<ClientMsg, ()>::new(MAX_MESSAGE);
+        let (items, _) = feed(&mut codec, &bytes[..cut], &chunks);
+        let mut items = items.into_iter();
+        for m in &msgs[..whole] {
+            prop_assert_eq!(items.next().map(|i| i.ok().and_then(Result::ok)), Some(Some(m.clone())));
+        }
+        let at_boundary = cut == 0 || ends.contains(&cut);
+        match items.next() {
+            None => prop_assert!(at_boundary, "cut at {} inside a frame went unnoticed", cut),
+            Some(Err(WireError::Io(e))) => {
+                prop_assert!(!at_boundary);
+                prop_assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+            }
+            Some(other) => prop_assert!(false, "{:?}", other.map(|i| i.map(|m| client_variant(&m)))),
+        }
     }
 
     #[test]

@@ -83,6 +83,10 @@ impl UdpTransport {
             e.bytes_in += data.len() as u64;
             e.peer
         });
+        if data.is_empty() && known.is_none() {
+            // No line, no message: from a member a keepalive, from a stranger not a join.
+            return;
+        }
         if data.len() > self.cfg.max_datagram {
             if let Some(peer) = known {
                 out.push(Event::Invalid(
