@@ -177,6 +177,8 @@ pub fn appended_len(datagram: &[u8]) -> usize {
 pub struct FrameCodec<D, E> {
     inner: LengthDelimitedCodec,
     max: usize,
+    /// A frame's header has been read and its payload is still due.
+    mid_frame: bool,
     _types: PhantomData<fn(E) -> D>,
 }
 
@@ -189,6 +191,7 @@ impl<D, E> FrameCodec<D, E> {
         FrameCodec {
             inner,
             max: max_frame,
+            mid_frame: false,
             _types: PhantomData,
         }
     }
@@ -199,13 +202,35 @@ impl<D: DeserializeOwned, E> Decoder for FrameCodec<D, E> {
     type Error = WireError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, WireError> {
+        let before = src.len();
         match self.inner.decode(src) {
-            Ok(Some(frame)) => Ok(Some(decode(&frame))),
-            Ok(None) => Ok(None),
+            Ok(Some(frame)) => {
+                self.mid_frame = false;
+                Ok(Some(decode(&frame)))
+            }
+            Ok(None) => {
+                // The inner codec consumes a header as soon as it has one.
+                self.mid_frame |= src.len() < before;
+                Ok(None)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 Err(WireError::TooLarge { max: self.max })
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// At EOF, a partial frame (header included) is the peer closing mid-message: an
+    /// error that says so, rather than tokio's "bytes remaining on stream" or, for a
+    /// lone header, nothing at all.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, WireError> {
+        match self.decode(src)? {
+            Some(item) => Ok(Some(item)),
+            None if !self.mid_frame && src.is_empty() => Ok(None),
+            None => Err(WireError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed inside a frame",
+            ))),
         }
     }
 }

@@ -40,12 +40,8 @@ impl LineCodec {
         r: Result<Option<String>, LinesCodecError>,
     ) -> Result<Option<Result<String, WireError>>, WireError> {
         match r {
-            Ok(Some(mut line)) => {
-                if line.ends_with('\r') {
-                    line.pop();
-                }
-                Ok(Some(Ok(line)))
-            }
+            // LinesCodec has already taken one `\r` off a `\r\n` ending.
+            Ok(Some(line)) => Ok(Some(Ok(line))),
             Ok(None) => Ok(None),
             Err(LinesCodecError::MaxLineLengthExceeded) => {
                 Ok(Some(Err(WireError::TooLarge { max: self.max })))
@@ -95,7 +91,9 @@ pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, S
     if let Some(cmd) = line.strip_prefix('/') {
         let mut words = cmd.split_whitespace();
         return match (words.next().unwrap_or(""), words.next()) {
-            ("nick", Some(name)) => Ok(Some(ClientMsg::Nick(name.to_string()))),
+            ("nick", Some(name)) if words.next().is_none() => {
+                Ok(Some(ClientMsg::Nick(name.to_string())))
+            }
             ("who", None) => Ok(Some(ClientMsg::Who)),
             ("quit", None) => Ok(Some(ClientMsg::Bye)),
             _ => Err(format!(
@@ -112,8 +110,32 @@ pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, S
 }
 
 /// The line (without newline) a person sees for `msg`; `None` for messages with nothing
-/// to show (`Pong`).
+/// to show (`Pong`). Control characters from the message's fields are shown escaped
+/// (see [`defang`]), so the result is always exactly one line.
 pub fn render(msg: &ServerMsg) -> Option<String> {
+    render_raw(msg).map(defang)
+}
+
+/// `line` with every control character but tab escaped (`\n`, `\r`, `\u{1b}`): a chat
+/// text from a binary peer, or a `\r` inside a text peer's line, must not start a forged
+/// line (`* alice left`) or send terminal escapes to the people reading the room.
+pub fn defang(line: String) -> String {
+    let harmful = |c: char| c.is_control() && c != '\t';
+    if !line.contains(harmful) {
+        return line;
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if harmful(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn render_raw(msg: &ServerMsg) -> Option<String> {
     Some(match msg {
         ServerMsg::Welcome { nick, members, .. } => {
             format!("* you are {nick}; {members} online")
