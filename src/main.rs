@@ -94,9 +94,23 @@ struct ChatLimits {
     /// Largest UDP datagram (bytes).
     #[arg(long, default_value_t = nettool::wire::binary::DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,
-    /// Messages queued per TCP member before it is dropped as too slow.
+    /// Messages queued per TCP member before it is too slow (see --slow).
     #[arg(long, default_value_t = 1024)]
     queue: usize,
+    /// Bytes queued per TCP member before it is too slow (see --slow).
+    #[arg(long, default_value_t = 1 << 20)]
+    queue_bytes: usize,
+    /// A TCP member whose queue is full: disconnect it ("too slow"), or drop its oldest
+    /// queued messages and tell it how many it missed.
+    #[arg(long, value_enum, default_value_t = nettool::tcp::SlowPolicy::Disconnect)]
+    slow: nettool::tcp::SlowPolicy,
+    /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
+    /// within this long of connecting.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    handshake_timeout: Duration,
+    /// TCP: a peer holding an incomplete line or frame this long is disconnected.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    line_timeout: Duration,
     /// UDP members silent this long are dropped (clients send keepalives at a third of it).
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     idle_timeout: Duration,
@@ -246,6 +260,10 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
                 max_line: l.max_line,
                 max_frame: l.max_frame,
                 queue: l.queue,
+                queue_bytes: l.queue_bytes,
+                slow: l.slow,
+                handshake_timeout: l.handshake_timeout,
+                line_timeout: l.line_timeout,
                 ..Default::default()
             },
             udp: nettool::udp::UdpConfig {
