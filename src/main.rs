@@ -104,6 +104,9 @@ struct ChatLimits {
     /// queued messages and tell it how many it missed.
     #[arg(long, value_enum, default_value_t = nettool::tcp::SlowPolicy::Disconnect)]
     slow: nettool::tcp::SlowPolicy,
+    /// TCP: kernel send buffer per member (SO_SNDBUF), e.g. 64K [default: kernel autotuning].
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
     /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
     /// within this long of connecting.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
@@ -195,6 +198,28 @@ struct BenchArgs {
     /// Fan-out in text lines (for chat servers that are not nettool).
     #[arg(long)]
     text: bool,
+    /// Fan-out: extra TCP members that join and never read.
+    #[arg(long, default_value_t = 0)]
+    slow_readers: usize,
+    /// Fan-out: the chat server's --slow policy.
+    #[arg(long, value_enum, default_value_t = nettool::tcp::SlowPolicy::Disconnect)]
+    slow: nettool::tcp::SlowPolicy,
+    /// Fan-out: the chat server's --sndbuf.
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
+}
+
+/// A byte count with an optional K or M suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1 << 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|v| v.checked_mul(mult))
+        .ok_or_else(|| format!("{s}: not a size"))
 }
 
 /// A bit rate: a number with an optional k, M or G suffix (powers of 1000).
@@ -262,6 +287,7 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
                 queue: l.queue,
                 queue_bytes: l.queue_bytes,
                 slow: l.slow,
+                sndbuf: l.sndbuf,
                 handshake_timeout: l.handshake_timeout,
                 line_timeout: l.line_timeout,
                 ..Default::default()
@@ -359,6 +385,9 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         fanout_clients: a.clients,
         fanout_rate: a.msg_rate,
         fanout_duration: a.duration,
+        fanout_slow_readers: a.slow_readers,
+        fanout_slow: a.slow,
+        fanout_sndbuf: a.sndbuf,
         setup_count: a.setup_count,
         ..Default::default()
     };

@@ -42,6 +42,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    if let Some(n) = cfg.sndbuf {
+        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(n) {
+            tracing::debug!(%addr, error = %e, "cannot set the send buffer size");
+        }
+    }
     let peer = guard.peer;
     let handshake = Instant::now() + cfg.handshake_timeout;
     // The banner and the early refusals are small lines into an empty socket buffer; the

@@ -46,6 +46,10 @@ pub struct TcpConfig {
     pub queue_bytes: usize,
     /// What happens to a connection whose queue is full.
     pub slow: SlowPolicy,
+    /// The kernel send buffer per connection (`SO_SNDBUF`); `None` leaves it to the
+    /// kernel's autotuning, which lets a non-reader hold megabytes before its queue
+    /// even starts to fill.
+    pub sndbuf: Option<usize>,
     /// How long a new connection has to show it is a nettool client before it is taken
     /// for a text peer.
     pub detect: Duration,
@@ -67,6 +71,7 @@ impl Default for TcpConfig {
             queue: 1024,
             queue_bytes: 1 << 20,
             slow: SlowPolicy::Disconnect,
+            sndbuf: None,
             detect: Duration::from_millis(500),
             handshake_timeout: Duration::from_secs(10),
             line_timeout: Duration::from_secs(30),

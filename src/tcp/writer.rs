@@ -267,3 +267,80 @@ fn push(buf: &mut BytesMut, msg: &Outgoing, form: Form) {
         buf.extend_from_slice(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> Arc<Outgoing> {
+        Arc::new(Outgoing::new(ServerMsg::Error(text.into())))
+    }
+
+    fn limits(messages: usize, bytes: usize, policy: SlowPolicy) -> QueueLimits {
+        QueueLimits {
+            messages,
+            bytes,
+            policy,
+        }
+    }
+
+    /// Drop the sink and run the writer to the end; what it wrote.
+    async fn drain(sink: TcpSink, q: Queue) -> String {
+        drop(sink);
+        let mut out = Vec::new();
+        run(&mut out, q, Arc::new(ConnStats::default()))
+            .await
+            .expect("write to a Vec");
+        String::from_utf8(out).expect("text")
+    }
+
+    #[tokio::test]
+    async fn disconnect_refuses_once_full_by_count() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("a")), Ok(()));
+        assert_eq!(sink.send(&msg("b")), Ok(()));
+        assert_eq!(sink.send(&msg("c")), Err(SendError::Full));
+        assert_eq!(drain(sink, q).await, "! a\n! b\n");
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_counts_encoded_bytes_and_lets_one_big_message_in() {
+        // "! aaaa\n" is 7 bytes: two fit in 14, a third does not.
+        let (sink, q) = queue(limits(100, 14, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("aaaa")), Ok(()));
+        assert_eq!(sink.send(&msg("bbbb")), Ok(()));
+        assert_eq!(sink.send(&msg("c")), Err(SendError::Full));
+        drop(drain(sink, q).await);
+        let (sink, q) = queue(limits(100, 4, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("larger than the bound")), Ok(()));
+        assert_eq!(sink.send(&msg("x")), Err(SendError::Full));
+        assert_eq!(drain(sink, q).await, "! larger than the bound\n");
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_the_newest_and_counts_the_rest() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::DropOldest), Form::Line);
+        for i in 1..=5 {
+            assert_eq!(sink.send(&msg(&format!("m{i}"))), Ok(()));
+        }
+        assert_eq!(
+            drain(sink, q).await,
+            "! 3 messages dropped: you are reading too slowly\n! m4\n! m5\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gone_writer_makes_sends_fail_as_closed() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
+        drop(q);
+        assert_eq!(sink.send(&msg("a")), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn one_dropped_message_is_singular() {
+        assert_eq!(
+            dropped_notice(1),
+            "1 message dropped: you are reading too slowly"
+        );
+    }
+}
