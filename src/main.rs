@@ -108,7 +108,7 @@ struct ChatLimits {
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
     /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
-    /// within this long of connecting.
+    /// within this long.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     handshake_timeout: Duration,
     /// TCP: a peer holding an incomplete line or frame this long is disconnected.

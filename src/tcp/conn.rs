@@ -114,7 +114,7 @@ pub async fn run(
                 return;
             }
             let lines = framed::<_, _, String>(rd, pre, LineCodec::new(cfg.max_line));
-            let lines = Guarded::new(lines, stats, cfg.line_timeout, handshake);
+            let lines = Guarded::new(lines, stats, cfg.line_timeout, cfg.handshake_timeout);
             tokio::select! {
                 r = read_text(peer, lines, &events) => r,
                 _ = &mut writer => None,
@@ -124,7 +124,7 @@ pub async fn run(
         Format::Binary => {
             let frames =
                 framed::<_, _, ()>(rd, pre, FrameCodec::<ClientMsg, ()>::new(cfg.max_frame));
-            let mut frames = Guarded::new(frames, stats, cfg.line_timeout, handshake);
+            let mut frames = Guarded::new(frames, stats, cfg.line_timeout, cfg.handshake_timeout);
             // A nettool client's first frame is its Hello; anything else is handled as
             // any later frame would be. One that is on its way (partly here) is waited
             // for up to the handshake deadline.

@@ -53,8 +53,8 @@ pub struct TcpConfig {
     /// How long a new connection has to show it is a nettool client before it is taken
     /// for a text peer.
     pub detect: Duration,
-    /// A nettool preamble and `Hello`, or a text peer's first line once begun, must be
-    /// complete this long after connecting.
+    /// A nettool preamble (from connecting) and `Hello`, or a text peer's first line
+    /// (from its first byte), must be complete within this long.
     pub handshake_timeout: Duration,
     /// Longest a peer may hold an incomplete line or frame.
     pub line_timeout: Duration,

@@ -4,8 +4,8 @@
 //! A timer starts when bytes arrive that do not complete an item, and stops when an item
 //! completes with nothing left over; bytes trickling in do not restart it. So a peer that
 //! only listens (nothing buffered) is never timed out, while one that sends `GET / HTTP`
-//! and then a byte a minute is. Before the first item the limit is also capped by the
-//! handshake deadline. Arrival is read from the connection's byte counter, not from the
+//! and then a byte a minute is. The first item, once begun, gets the (shorter) handshake
+//! time instead; a peer that listened for an hour before typing is not penalised. Arrival is read from the connection's byte counter, not from the
 //! read buffer, because codecs consume partial input (a frame header, an over-long line
 //! being discarded) before the item is complete.
 
@@ -33,8 +33,8 @@ pub struct Guarded<R, D> {
     frames: Framed<R, D>,
     stats: Arc<ConnStats>,
     limit: Duration,
-    /// Until the first item: the latest it may complete.
-    handshake: Option<Instant>,
+    /// Until the first item: how long it may take once begun.
+    handshake: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
     /// `bytes_in` when last looked at.
     seen: u64,
@@ -42,13 +42,12 @@ pub struct Guarded<R, D> {
 
 impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
     /// Guard `frames` (whose read buffer may already hold bytes), counting arrivals in
-    /// `stats`; an incomplete item may wait `limit`, the first one no later than
-    /// `handshake`.
+    /// `stats`; an incomplete item may wait `limit`, the first one at most `handshake`.
     pub fn new(
         frames: Framed<R, D>,
         stats: Arc<ConnStats>,
         limit: Duration,
-        handshake: Instant,
+        handshake: Duration,
     ) -> Self {
         let seen = stats.bytes_in.load(Ordering::Relaxed);
         let mut g = Guarded {
@@ -76,11 +75,8 @@ impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
     }
 
     fn arm(&mut self) {
-        let mut deadline = Instant::now() + self.limit;
-        if let Some(h) = self.handshake {
-            deadline = deadline.min(h);
-        }
-        self.timer = Some(Box::pin(sleep_until(deadline)));
+        let limit = self.handshake.map_or(self.limit, |h| h.min(self.limit));
+        self.timer = Some(Box::pin(sleep_until(Instant::now() + limit)));
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Guard<D>>> {
