@@ -94,9 +94,26 @@ struct ChatLimits {
     /// Largest UDP datagram (bytes).
     #[arg(long, default_value_t = nettool::wire::binary::DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,
-    /// Messages queued per TCP member before it is dropped as too slow.
+    /// Messages queued per TCP member before it is too slow (see --slow).
     #[arg(long, default_value_t = 1024)]
     queue: usize,
+    /// Bytes queued per TCP member before it is too slow (see --slow).
+    #[arg(long, default_value_t = 1 << 20)]
+    queue_bytes: usize,
+    /// A TCP member whose queue is full: disconnect it ("too slow"), or drop its oldest
+    /// queued messages and tell it how many it missed.
+    #[arg(long, value_enum, default_value_t = nettool::tcp::SlowPolicy::Disconnect)]
+    slow: nettool::tcp::SlowPolicy,
+    /// TCP: kernel send buffer per member (SO_SNDBUF), e.g. 64K [default: kernel autotuning].
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
+    /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
+    /// within this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    handshake_timeout: Duration,
+    /// TCP: a peer holding an incomplete line or frame this long is disconnected.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    line_timeout: Duration,
     /// UDP members silent this long are dropped (clients send keepalives at a third of it).
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     idle_timeout: Duration,
@@ -194,6 +211,28 @@ struct BenchArgs {
     /// Fan-out in text lines (for chat servers that are not nettool).
     #[arg(long)]
     text: bool,
+    /// Fan-out: extra TCP members that join and never read.
+    #[arg(long, default_value_t = 0)]
+    slow_readers: usize,
+    /// Fan-out: the chat server's --slow policy.
+    #[arg(long, value_enum, default_value_t = nettool::tcp::SlowPolicy::Disconnect)]
+    slow: nettool::tcp::SlowPolicy,
+    /// Fan-out: the chat server's --sndbuf.
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
+}
+
+/// A byte count with an optional K or M suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1 << 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|v| v.checked_mul(mult))
+        .ok_or_else(|| format!("{s}: not a size"))
 }
 
 /// A bit rate: a number with an optional k, M or G suffix (powers of 1000).
@@ -259,6 +298,11 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
                 max_line: l.max_line,
                 max_frame: l.max_frame,
                 queue: l.queue,
+                queue_bytes: l.queue_bytes,
+                slow: l.slow,
+                sndbuf: l.sndbuf,
+                handshake_timeout: l.handshake_timeout,
+                line_timeout: l.line_timeout,
                 ..Default::default()
             },
             udp: nettool::udp::UdpConfig {
@@ -358,6 +402,9 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         fanout_clients: a.clients,
         fanout_rate: a.msg_rate,
         fanout_duration: a.duration,
+        fanout_slow_readers: a.slow_readers,
+        fanout_slow: a.slow,
+        fanout_sndbuf: a.sndbuf,
         setup_count: a.setup_count,
         ..Default::default()
     };

@@ -3,6 +3,11 @@
 //! (send time to receive time, same clock), loss (per-sender sequence gaps, for UDP),
 //! and the CPU the server and the load generator each spent per delivered message.
 //!
+//! With `slow_readers`, that many extra TCP text members join and never read, to show
+//! what a stalled member costs the others under the server's `--slow` policy; the
+//! result says how many were dropped as too slow, and how many messages the survivors
+//! were told they missed.
+//!
 //! The server is a `nettool chat -l` child process by default; `External` points the
 //! same load at any line-based chat server (the lesson's Node.js relay, `ncat --chat`)
 //! in text mode, its CPU read through its pid.
@@ -12,7 +17,8 @@ use super::cpu;
 use super::stats::Latency;
 use crate::client::{self, ClientConfig, Incoming};
 use crate::seq::SeqTracker;
-use crate::wire::{now_us, ClientMsg, Proto, ServerMsg};
+use crate::tcp::SlowPolicy;
+use crate::wire::{now_us, ClientMsg, LeaveReason, Proto, ServerMsg};
 use anyhow::{anyhow, bail, Context, Result};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -23,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout, Instant};
 
 /// Marker that starts every text-mode load line: `nt IDX SEQ SENT_US padding`.
@@ -51,6 +57,12 @@ pub struct FanoutConfig {
     pub duration: Duration,
     /// Chat text bytes per message.
     pub payload: usize,
+    /// Extra TCP members that join and never read.
+    pub slow_readers: usize,
+    /// The spawned server's policy for them.
+    pub slow: SlowPolicy,
+    /// The spawned server's `--sndbuf`.
+    pub sndbuf: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +83,12 @@ pub struct FanoutResult {
     pub server_cpu_s: Option<f64>,
     pub server_cpu_us_per_delivery: Option<f64>,
     pub loadgen_cpu_s: Option<f64>,
+    pub slow_readers: usize,
+    pub slow_policy: String,
+    /// Slow readers the room dropped as too slow (as the other members were told).
+    pub slow_dropped: u64,
+    /// Messages the slow readers were told they missed (drop-oldest), read afterwards.
+    pub slow_missed: u64,
 }
 
 /// What one receiver counted inside the measurement window.
@@ -78,6 +96,8 @@ struct Received {
     delivered: u64,
     hist: Histogram<u64>,
     senders: Vec<Option<SeqTracker>>,
+    /// Slow readers seen leaving as too slow.
+    slow_left: u64,
 }
 
 /// The shared clock of a run: messages sent inside [start, end) are measured.
@@ -99,11 +119,15 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     if cfg.clients < 2 {
         bail!("fan-out needs at least 2 clients");
     }
+    if cfg.slow_readers > 0 && cfg.proto != Proto::Tcp {
+        bail!("slow readers are TCP members: use --proto tcp");
+    }
     let (_child, addr, pid) = match &cfg.server {
         Server::Spawn { exe } => {
-            let max = (cfg.clients + 16).to_string();
+            let max = (cfg.clients + cfg.slow_readers + 16).to_string();
             let proto = cfg.proto.to_string();
-            let args = [
+            let slow = cfg.slow.to_string();
+            let mut args = vec![
                 "chat",
                 "-l",
                 "127.0.0.1:0",
@@ -118,7 +142,13 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
                 // The bench measures the room, not the flood limit.
                 "--udp-rate",
                 "0",
+                "--slow",
+                &slow,
             ];
+            let sndbuf = cfg.sndbuf.map(|n| n.to_string());
+            if let Some(n) = &sndbuf {
+                args.extend(["--sndbuf", n]);
+            }
             let child = ChildServer::spawn(exe, &args)?;
             let (addr, pid) = (child.addr, child.pid());
             (Some(child), addr, Some(pid))
@@ -144,6 +174,10 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         )));
     }
     ready(&mut senders, &heard, cfg.clients).await?;
+    let mut slow = Vec::new();
+    for i in 0..cfg.slow_readers {
+        slow.push(slow_reader(addr, i).await?);
+    }
 
     let sent = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -181,13 +215,19 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     let mut delivered = 0;
     let mut hist = super::stats::histogram();
     let mut per_sender: Vec<SeqTracker> = Vec::new();
+    let mut slow_dropped = 0;
     for r in receivers {
         let got = timeout(Duration::from_secs(30), r)
             .await
             .map_err(|_| anyhow!("a receiver did not finish"))??;
         delivered += got.delivered;
+        slow_dropped = slow_dropped.max(got.slow_left);
         hist.add(&got.hist).map_err(|e| anyhow!("{e:?}"))?;
         per_sender.extend(got.senders.into_iter().flatten());
+    }
+    let mut slow_missed = 0;
+    for s in slow {
+        slow_missed += missed(s).await;
     }
     let seconds = (t1 - t0) as f64 / 1e6;
     let sent_in_window = sent.load(Ordering::Relaxed);
@@ -216,7 +256,61 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
             .filter(|_| delivered > 0)
             .map(|d| d.as_secs_f64() * 1e6 / delivered as f64),
         loadgen_cpu_s: cpu::used(cpu0.1, cpu1.1).map(|d| d.as_secs_f64()),
+        slow_readers: cfg.slow_readers,
+        slow_policy: cfg.slow.to_string(),
+        slow_dropped,
+        slow_missed,
     })
+}
+
+/// A TCP text member that renames itself `slowI`, reads the rename, then never reads
+/// again (its receive buffer kept small).
+async fn slow_reader(addr: SocketAddr, i: usize) -> Result<BufReader<TcpStream>> {
+    let sock = TcpSocket::new_v4()?;
+    sock.set_recv_buffer_size(4096)?;
+    let s = sock.connect(addr).await.context("slow reader connect")?;
+    let mut s = BufReader::new(s);
+    let nick = format!("slow{i}");
+    s.get_mut()
+        .write_all(format!("/nick {nick}\n").as_bytes())
+        .await?;
+    let renamed = format!(" is now {nick}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match tokio::time::timeout_at(deadline, s.read_line(&mut line)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => bail!("slow reader {i} was closed before joining"),
+            Ok(Ok(_)) if line.trim_end().ends_with(&renamed) => return Ok(s),
+            Ok(Ok(_)) => continue,
+            Err(_) => bail!("slow reader {i} was not renamed in time"),
+        }
+    }
+}
+
+/// Read a slow reader's backlog (until closed, or quiet for 300 ms, within 10 s) and
+/// add up the "N messages dropped" notices in it.
+async fn missed(mut s: BufReader<TcpStream>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut line = String::new();
+    let mut missed = 0;
+    while Instant::now() < deadline {
+        line.clear();
+        match timeout(Duration::from_millis(300), s.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+        if let Some(rest) = line.strip_prefix("! ") {
+            if rest.contains(" dropped: ") {
+                missed += rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    missed
 }
 
 /// A client's two halves, whatever the protocol and format.
@@ -377,6 +471,7 @@ async fn receive(
         delivered: 0,
         hist: super::stats::histogram(),
         senders: vec![None; clients],
+        slow_left: 0,
     };
     let quiet = Duration::from_millis(500);
     loop {
@@ -387,6 +482,15 @@ async fn receive(
             Err(_) => continue,
         };
         let now = now_us();
+        if let Incoming::Msg(ServerMsg::Left {
+            nick,
+            reason: LeaveReason::TooSlow,
+        }) = &next
+        {
+            if nick.starts_with("slow") {
+                got.slow_left += 1;
+            }
+        }
         let Some((sender, seq, sent_us)) = parse(&next) else {
             if !probed && matches!(&next, Incoming::Line(l) if l.ends_with("probe")) {
                 probed = true;

@@ -129,6 +129,15 @@ impl Report {
                     .map(|c| format!("{:.0} % of a core", c * 100.0 / r.seconds))
             };
             row(none(), "load generator CPU", s.map(lg));
+            if f.slow_readers > 0 {
+                let slow = |r: &FanoutResult| {
+                    Some(format!(
+                        "{} ({}): {} dropped, {} msgs missed",
+                        r.slow_readers, r.slow_policy, r.slow_dropped, r.slow_missed
+                    ))
+                };
+                row(none(), "slow readers", s.map(slow));
+            }
         }
         if self.setup.any().is_some() {
             let lat =

@@ -52,6 +52,10 @@ pub struct SuiteConfig {
     pub fanout_clients: usize,
     pub fanout_rate: f64,
     pub fanout_duration: Duration,
+    /// Fan-out: TCP members that join and never read, and the server's policy for them.
+    pub fanout_slow_readers: usize,
+    pub fanout_slow: crate::tcp::SlowPolicy,
+    pub fanout_sndbuf: Option<usize>,
     pub setup_count: u64,
     pub progress: bool,
 }
@@ -73,6 +77,9 @@ impl Default for SuiteConfig {
             fanout_clients: 20,
             fanout_rate: 200.0,
             fanout_duration: Duration::from_secs(2),
+            fanout_slow_readers: 0,
+            fanout_slow: crate::tcp::SlowPolicy::Disconnect,
+            fanout_sndbuf: None,
             setup_count: 1000,
             progress: true,
         }
@@ -242,6 +249,9 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 warmup: Duration::from_millis(500),
                 duration: cfg.fanout_duration,
                 payload: 32,
+                slow_readers: cfg.fanout_slow_readers,
+                slow: cfg.fanout_slow,
+                sndbuf: cfg.fanout_sndbuf,
             };
             let r = fanout::run(&c)
                 .await

@@ -1,9 +1,18 @@
 //! TCP: the listener with its connection cap ([`TcpTransport`]), connection tracking
-//! ([`tracker`]), and per-connection reader ([`conn`]) and writer ([`writer`]) tasks.
+//! ([`tracker`]), per-connection reader ([`conn`]) and writer ([`writer`]) tasks, and
+//! the deadline on incomplete input ([`stall`]).
+//!
+//! Connections beyond the cap get a one-line refusal, written at once if the fresh
+//! socket takes it (it nearly always does), else by a short task; such tasks are capped
+//! too, and beyond that the connection is simply closed, so a flood costs no more than
+//! the accepts.
 
 pub mod conn;
+pub mod stall;
 pub mod tracker;
 pub mod writer;
+
+pub use writer::SlowPolicy;
 
 use crate::transport::{EventTx, Transport};
 use crate::wire::Proto;
@@ -12,12 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracker::Tracker;
 
-/// How long shutdown waits for connections to flush.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Refusals that did not fit the socket at once and are being written, at most.
+const MAX_REFUSING: usize = 64;
+/// How long such a refusal may take.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// TCP limits and timeouts.
 #[derive(Debug, Clone)]
@@ -30,9 +42,24 @@ pub struct TcpConfig {
     pub max_frame: usize,
     /// Outbound messages queued per connection before it counts as too slow.
     pub queue: usize,
+    /// Outbound bytes queued per connection before it counts as too slow.
+    pub queue_bytes: usize,
+    /// What happens to a connection whose queue is full.
+    pub slow: SlowPolicy,
+    /// The kernel send buffer per connection (`SO_SNDBUF`); `None` leaves it to the
+    /// kernel's autotuning, which lets a non-reader hold megabytes before its queue
+    /// even starts to fill.
+    pub sndbuf: Option<usize>,
     /// How long a new connection has to show it is a nettool client before it is taken
     /// for a text peer.
     pub detect: Duration,
+    /// A nettool preamble (from connecting) and `Hello`, or a text peer's first line
+    /// (from its first byte), must be complete within this long.
+    pub handshake_timeout: Duration,
+    /// Longest a peer may hold an incomplete line or frame.
+    pub line_timeout: Duration,
+    /// How long a closing connection (or all of them at shutdown) may take to flush.
+    pub grace: Duration,
 }
 
 impl Default for TcpConfig {
@@ -42,7 +69,13 @@ impl Default for TcpConfig {
             max_line: crate::wire::text::DEFAULT_MAX_LINE,
             max_frame: crate::wire::binary::DEFAULT_MAX_FRAME,
             queue: 1024,
+            queue_bytes: 1 << 20,
+            slow: SlowPolicy::Disconnect,
+            sndbuf: None,
             detect: Duration::from_millis(500),
+            handshake_timeout: Duration::from_secs(10),
+            line_timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(5),
         }
     }
 }
@@ -81,13 +114,14 @@ impl Transport for TcpTransport {
 
     async fn serve(self, events: EventTx, shutdown: CancellationToken) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
         let mut backoff = Duration::from_millis(10);
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 a = self.listener.accept() => a,
             };
-            let (mut stream, addr) = match accepted {
+            let (stream, addr) = match accepted {
                 Ok(a) => {
                     backoff = Duration::from_millis(10);
                     a
@@ -113,28 +147,44 @@ impl Transport for TcpTransport {
                 }
                 None => {
                     tracing::warn!(%addr, max = self.cfg.max_conns, "connection refused: server full");
-                    let line = format!(
-                        "! server full ({} connections); try again later\n",
-                        self.cfg.max_conns
-                    );
-                    tasks.spawn(async move {
-                        let _ = tokio::time::timeout(
-                            Duration::from_secs(1),
-                            stream.write_all(line.as_bytes()),
-                        )
-                        .await;
-                    });
+                    refuse(stream, self.cfg.max_conns, &refusing, &tasks);
                 }
             }
         }
         drop(self.listener);
         tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
-            .await
-            .is_err()
-        {
+        // Each connection bounds its own flush by the grace; the margin is for the rest.
+        let wait = self.cfg.grace + REFUSAL_TIMEOUT;
+        if tokio::time::timeout(wait, tasks.wait()).await.is_err() {
             tracing::warn!("some TCP connections did not flush in time");
         }
         Ok(())
     }
+}
+
+/// Tell a connection beyond the cap that the server is full, and close it.
+fn refuse(
+    stream: tokio::net::TcpStream,
+    max_conns: usize,
+    refusing: &Arc<Semaphore>,
+    tasks: &TaskTracker,
+) {
+    let line = format!("! server full ({max_conns} connections); try again later\n");
+    let n = match stream.try_write(line.as_bytes()) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return,
+    };
+    if n == line.len() {
+        return;
+    }
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return; // too many refusals in flight: just close
+    };
+    let mut stream = stream;
+    tasks.spawn(async move {
+        let rest = &line.as_bytes()[n..];
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(rest)).await;
+        drop(permit);
+    });
 }

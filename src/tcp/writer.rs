@@ -1,14 +1,22 @@
-//! The writer half of a TCP peer: a bounded queue (the room's [`PeerSink`]) drained by a
-//! task that batches whatever is queued into one write.
+//! The writer half of a TCP peer: a queue bounded in messages and bytes (the room's
+//! [`PeerSink`]) drained by a task that batches whatever is queued into one write.
+//!
+//! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
+//! room then drops the peer as too slow), or discard the oldest queued message and count
+//! it; the peer is told the count (`! 37 messages dropped: you are reading too slowly`)
+//! ahead of the next batch it is sent. tokio's mpsc cannot give up its oldest item, so
+//! the queue is a `VecDeque` behind a short-held std mutex, with a [`Notify`] to wake
+//! the single writer.
 
 use crate::transport::{Close, PeerSink, SendError};
 use crate::wire::outgoing::Form;
-use crate::wire::Outgoing;
+use crate::wire::{Outgoing, ServerMsg};
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::tracker::ConnStats;
@@ -16,19 +24,91 @@ use super::tracker::ConnStats;
 /// Stop batching once this many bytes are gathered.
 const BATCH_BYTES: usize = 64 * 1024;
 
+/// What to do with a peer whose queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlowPolicy {
+    /// Refuse the message: the room drops the peer as too slow.
+    #[default]
+    Disconnect,
+    /// Discard the oldest queued message, count it, and tell the peer how many it missed.
+    DropOldest,
+}
+
+impl std::fmt::Display for SlowPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlowPolicy::Disconnect => "disconnect",
+            SlowPolicy::DropOldest => "drop-oldest",
+        })
+    }
+}
+
+/// How deep a peer's queue may grow.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Messages at most.
+    pub messages: usize,
+    /// Encoded bytes at most (one message is always let in, however large).
+    pub bytes: usize,
+    pub policy: SlowPolicy,
+}
+
+struct State {
+    q: VecDeque<(Arc<Outgoing>, usize)>,
+    bytes: usize,
+    /// Messages discarded since the peer was last told.
+    dropped: u64,
+    /// The sink was dropped: deliver what is queued, then close.
+    sink_gone: bool,
+    /// The writer is gone: further sends fail.
+    writer_gone: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+    limits: QueueLimits,
+    form: Form,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding this lock; if one did, the queue is still valid.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The room's handle: `send` is a non-blocking push onto the bounded queue.
 pub struct TcpSink {
-    tx: mpsc::Sender<Arc<Outgoing>>,
+    shared: Arc<Shared>,
     flush: CancellationToken,
     abort: CancellationToken,
 }
 
 impl PeerSink for TcpSink {
     fn send(&self, msg: &Arc<Outgoing>) -> Result<(), SendError> {
-        self.tx.try_send(msg.clone()).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
+        let len = msg.bytes(self.shared.form).map_or(0, |b| b.len());
+        let limits = self.shared.limits;
+        let mut st = self.shared.lock();
+        if st.writer_gone {
+            return Err(SendError::Closed);
+        }
+        while !st.q.is_empty() && (st.q.len() >= limits.messages || st.bytes + len > limits.bytes) {
+            match limits.policy {
+                SlowPolicy::Disconnect => return Err(SendError::Full),
+                SlowPolicy::DropOldest => {
+                    if let Some((_, n)) = st.q.pop_front() {
+                        st.bytes -= n;
+                        st.dropped += 1;
+                    }
+                }
+            }
+        }
+        st.q.push_back((msg.clone(), len));
+        st.bytes += len;
+        drop(st);
+        self.shared.wake.notify_one();
+        Ok(())
     }
 
     fn close(&self, how: Close) {
@@ -39,82 +119,228 @@ impl PeerSink for TcpSink {
     }
 }
 
+impl Drop for TcpSink {
+    fn drop(&mut self) {
+        self.shared.lock().sink_gone = true;
+        self.shared.wake.notify_one();
+    }
+}
+
 /// The queue's receiving end, for [`run`].
 pub struct Queue {
-    rx: mpsc::Receiver<Arc<Outgoing>>,
+    shared: Arc<Shared>,
     flush: CancellationToken,
     abort: CancellationToken,
 }
 
-/// A sink and its queue, `depth` messages deep.
-pub fn queue(depth: usize) -> (TcpSink, Queue) {
-    let (tx, rx) = mpsc::channel(depth.max(1));
+impl Drop for Queue {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.writer_gone = true;
+        st.q.clear();
+        st.bytes = 0;
+    }
+}
+
+impl Queue {
+    /// Move queued messages (up to a batch) into `buf`, preceded by a notice if messages
+    /// were dropped since the last batch. Returns whether the sink is gone.
+    fn take(&self, buf: &mut BytesMut) -> bool {
+        let mut st = self.shared.lock();
+        if st.dropped > 0 {
+            let notice = Outgoing::new(ServerMsg::Error(dropped_notice(st.dropped)));
+            st.dropped = 0;
+            push(buf, &notice, self.shared.form);
+        }
+        while buf.len() < BATCH_BYTES {
+            let Some((m, n)) = st.q.pop_front() else {
+                break;
+            };
+            st.bytes -= n;
+            push(buf, &m, self.shared.form);
+        }
+        st.sink_gone
+    }
+}
+
+/// The text of the notice a drop-oldest peer gets: `N messages dropped: …`.
+pub fn dropped_notice(n: u64) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} message{s} dropped: you are reading too slowly")
+}
+
+/// A sink and its queue, for a peer spoken to in `form`.
+pub fn queue(limits: QueueLimits, form: Form) -> (TcpSink, Queue) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            q: VecDeque::new(),
+            bytes: 0,
+            dropped: 0,
+            sink_gone: false,
+            writer_gone: false,
+        }),
+        wake: Notify::new(),
+        limits: QueueLimits {
+            messages: limits.messages.max(1),
+            ..limits
+        },
+        form,
+    });
     let flush = CancellationToken::new();
     let abort = CancellationToken::new();
     (
         TcpSink {
-            tx,
+            shared: shared.clone(),
             flush: flush.clone(),
             abort: abort.clone(),
         },
-        Queue { rx, flush, abort },
+        Queue {
+            shared,
+            flush,
+            abort,
+        },
     )
 }
 
-/// Write queued messages in `form` until the sink is closed or dropped (then flush and
-/// shut down the write side) or aborted (then stop at once).
+/// Write queued messages until the sink is closed or dropped (then flush and shut down
+/// the write side) or aborted (then stop at once).
 pub async fn run<W: AsyncWrite + Unpin>(
     mut out: W,
-    mut q: Queue,
-    form: Form,
+    q: Queue,
     stats: Arc<ConnStats>,
 ) -> std::io::Result<()> {
     let mut buf = BytesMut::with_capacity(BATCH_BYTES);
     loop {
-        let first = tokio::select! {
-            biased;
-            _ = q.abort.cancelled() => return Ok(()),
-            m = q.rx.recv() => m,
-            _ = q.flush.cancelled() => None,
-        };
-        let Some(first) = first else { break };
-        push(&mut buf, &first, form);
-        while buf.len() < BATCH_BYTES {
-            match q.rx.try_recv() {
-                Ok(m) => push(&mut buf, &m, form),
-                Err(_) => break,
+        let gone = q.take(&mut buf);
+        if !buf.is_empty() {
+            tokio::select! {
+                biased;
+                _ = q.abort.cancelled() => return Ok(()),
+                r = write(&mut out, &mut buf, &stats) => r?,
             }
+            continue;
         }
+        if gone {
+            break;
+        }
+        // `notify_one` keeps a permit when nobody waits, so a push between `take` and
+        // here still wakes us.
         tokio::select! {
             biased;
             _ = q.abort.cancelled() => return Ok(()),
-            r = out.write_all(&buf) => r?,
+            _ = q.shared.wake.notified() => {}
+            _ = q.flush.cancelled() => break,
         }
-        stats
-            .bytes_out
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
-        buf.clear();
     }
     // Closed with a flush, or dropped: deliver what is still queued, then close.
-    while let Ok(m) = q.rx.try_recv() {
-        push(&mut buf, &m, form);
-    }
     tokio::select! {
         biased;
-        _ = q.abort.cancelled() => return Ok(()),
+        _ = q.abort.cancelled() => Ok(()),
         r = async {
-            out.write_all(&buf).await?;
+            loop {
+                q.take(&mut buf);
+                if buf.is_empty() {
+                    break;
+                }
+                write(&mut out, &mut buf, &stats).await?;
+            }
             out.shutdown().await
-        } => r?,
+        } => r,
     }
+}
+
+async fn write<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    buf: &mut BytesMut,
+    stats: &ConnStats,
+) -> std::io::Result<()> {
+    out.write_all(buf).await?;
     stats
         .bytes_out
         .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    buf.clear();
     Ok(())
 }
 
 fn push(buf: &mut BytesMut, msg: &Outgoing, form: Form) {
     if let Some(bytes) = msg.bytes(form) {
         buf.extend_from_slice(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> Arc<Outgoing> {
+        Arc::new(Outgoing::new(ServerMsg::Error(text.into())))
+    }
+
+    fn limits(messages: usize, bytes: usize, policy: SlowPolicy) -> QueueLimits {
+        QueueLimits {
+            messages,
+            bytes,
+            policy,
+        }
+    }
+
+    /// Drop the sink and run the writer to the end; what it wrote.
+    async fn drain(sink: TcpSink, q: Queue) -> String {
+        drop(sink);
+        let mut out = Vec::new();
+        run(&mut out, q, Arc::new(ConnStats::default()))
+            .await
+            .expect("write to a Vec");
+        String::from_utf8(out).expect("text")
+    }
+
+    #[tokio::test]
+    async fn disconnect_refuses_once_full_by_count() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("a")), Ok(()));
+        assert_eq!(sink.send(&msg("b")), Ok(()));
+        assert_eq!(sink.send(&msg("c")), Err(SendError::Full));
+        assert_eq!(drain(sink, q).await, "! a\n! b\n");
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_counts_encoded_bytes_and_lets_one_big_message_in() {
+        // "! aaaa\n" is 7 bytes: two fit in 14, a third does not.
+        let (sink, q) = queue(limits(100, 14, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("aaaa")), Ok(()));
+        assert_eq!(sink.send(&msg("bbbb")), Ok(()));
+        assert_eq!(sink.send(&msg("c")), Err(SendError::Full));
+        drop(drain(sink, q).await);
+        let (sink, q) = queue(limits(100, 4, SlowPolicy::Disconnect), Form::Line);
+        assert_eq!(sink.send(&msg("larger than the bound")), Ok(()));
+        assert_eq!(sink.send(&msg("x")), Err(SendError::Full));
+        assert_eq!(drain(sink, q).await, "! larger than the bound\n");
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_the_newest_and_counts_the_rest() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::DropOldest), Form::Line);
+        for i in 1..=5 {
+            assert_eq!(sink.send(&msg(&format!("m{i}"))), Ok(()));
+        }
+        assert_eq!(
+            drain(sink, q).await,
+            "! 3 messages dropped: you are reading too slowly\n! m4\n! m5\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gone_writer_makes_sends_fail_as_closed() {
+        let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
+        drop(q);
+        assert_eq!(sink.send(&msg("a")), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn one_dropped_message_is_singular() {
+        assert_eq!(
+            dropped_notice(1),
+            "1 message dropped: you are reading too slowly"
+        );
     }
 }
