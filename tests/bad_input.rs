@@ -90,9 +90,7 @@ async fn read_to_close(s: TcpStream) -> Vec<ServerMsg> {
 #[tokio::test]
 async fn a_4_gib_length_prefix_drops_only_the_offender() {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut m = raw_binary(server.addr, "mallory").await;
     alice.expect("* mallory joined (tcp)").await;
     m.write_all(&u32::MAX.to_be_bytes()).await.expect("write");

@@ -131,9 +131,7 @@ async fn udp_members_time_out_without_keepalives() {
 #[tokio::test]
 async fn udp_goodbye_binary_and_text() {
     let server = TestServer::start(&[Proto::Udp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Udp, "bob").await;
-    alice.expect("* bob joined (udp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Udp).await;
     bob.send(ClientMsg::Bye).await;
     bob.expect("* disconnected: quit").await;
     alice.expect("* bob left (quit)").await;

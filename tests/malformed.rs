@@ -118,9 +118,7 @@ fn say_frame(text: &str) -> Vec<u8> {
 #[tokio::test]
 async fn huge_declared_lengths_in_small_frames_are_refused_and_the_sender_stays() {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut m = RawBinary::join(server.addr, "mallory").await;
     alice.expect("* mallory joined (tcp)").await;
     bob.expect("* mallory joined (tcp)").await;
@@ -146,9 +144,7 @@ async fn huge_declared_lengths_in_small_frames_are_refused_and_the_sender_stays(
 #[tokio::test]
 async fn a_frame_cut_off_by_a_reset_drops_only_that_peer() {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut m = RawBinary::join(server.addr, "mallory").await;
     alice.expect("* mallory joined (tcp)").await;
     bob.expect("* mallory joined (tcp)").await;
@@ -190,9 +186,7 @@ async fn a_frame_cut_off_by_a_close_is_named_as_such() {
 #[tokio::test]
 async fn a_line_cut_off_by_a_reset_is_not_relayed() {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut t = TcpText::connect(server.addr).await;
     t.send_line("whole line").await;
     alice.expect("* guest1 joined (tcp)").await;
@@ -209,9 +203,7 @@ async fn a_line_cut_off_by_a_reset_is_not_relayed() {
 #[tokio::test]
 async fn a_mebibyte_with_no_newline_is_refused_and_never_relayed() {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut t = TcpText::connect(server.addr).await;
     t.send(&vec![b'y'; 1 << 20]).await;
     t.expect("* you are guest1; 3 online").await;
@@ -268,9 +260,7 @@ fn pending(sock: &UdpSocket) -> Vec<usize> {
 #[tokio::test]
 async fn bad_datagrams_from_strangers_harm_no_member() {
     let server = TestServer::start(&[Proto::Udp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Udp, "bob").await;
-    alice.expect("* bob joined (udp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Udp).await;
 
     let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     stranger.connect(server.addr).await.expect("connect");

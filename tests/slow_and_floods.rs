@@ -124,9 +124,7 @@ async fn a_reader_that_stops_is_dropped_and_the_others_get_everything() {
     let mut cfg = ServerConfig::default();
     cfg.tcp.queue = 64;
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let _slow = non_reader(server.addr, "slow").await;
     bob.wait_for("* guest1 is now slow").await;
 
@@ -159,9 +157,7 @@ async fn drop_oldest_keeps_a_slow_reader_and_counts_what_it_missed() {
     cfg.tcp.queue = 64;
     cfg.tcp.slow = SlowPolicy::DropOldest;
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut slow = non_reader(server.addr, "slow").await;
     bob.wait_for("* guest1 is now slow").await;
 
@@ -357,9 +353,7 @@ async fn a_connection_flood_beyond_the_cap_is_refused_and_members_carry_on() {
     cfg.tcp.max_conns = 4;
     cfg.tcp.detect = Duration::from_millis(100);
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let idle1 = TcpText::connect(server.addr).await;
     let _idle2 = TcpText::connect(server.addr).await;
     alice.wait_for("* guest2 joined (tcp)").await;
@@ -408,9 +402,7 @@ async fn shutdown_is_not_held_past_the_grace_by_a_stalled_reader() {
     cfg.tcp.queue_bytes = 1 << 30;
     cfg.tcp.grace = Duration::from_millis(300);
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
-    let mut alice = Member::join(server.addr, Proto::Tcp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Tcp, "bob").await;
-    alice.expect("* bob joined (tcp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let mut slow = non_reader(server.addr, "slow").await;
     bob.wait_for("* guest1 is now slow").await;
 

@@ -63,9 +63,7 @@ fn probes() -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn an_unverified_source_gets_at_most_three_times_its_bytes_and_no_broadcasts() {
     let server = TestServer::start(&[Proto::Udp], ServerConfig::default()).await;
-    let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Udp, "bob").await;
-    alice.expect("* bob joined (udp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Udp).await;
     let spoof = stranger(server.addr);
     let mut sent = 0;
     for p in probes() {
@@ -100,9 +98,7 @@ async fn many_forged_sources_do_not_fill_the_registry() {
     let mut cfg = ServerConfig::default();
     cfg.udp.max_peers = 3;
     let server = TestServer::start(&[Proto::Udp], cfg).await;
-    let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let mut bob = Member::join(server.addr, Proto::Udp, "bob").await;
-    alice.expect("* bob joined (udp)").await;
+    let (mut alice, mut bob) = Member::pair(server.addr, Proto::Udp).await;
     // 300 sources × 7 datagrams, none of which ever proves its address.
     let sources: Vec<StdSocket> = (0..300).map(|_| stranger(server.addr)).collect();
     let mut count = 0;

@@ -61,6 +61,14 @@ pub struct Member {
 }
 
 impl Member {
+    /// alice and bob in one room, alice having seen bob join.
+    pub async fn pair(addr: SocketAddr, proto: Proto) -> (Member, Member) {
+        let mut alice = Member::join(addr, proto, "alice").await;
+        let bob = Member::join(addr, proto, "bob").await;
+        alice.expect(&format!("* bob joined ({proto})")).await;
+        (alice, bob)
+    }
+
     /// Connect and wait for the `Welcome`.
     pub async fn join(addr: SocketAddr, proto: Proto, nick: &str) -> Member {
         let cfg = ClientConfig {
