@@ -73,6 +73,8 @@ struct Shared {
     /// The highest sequence number of member `i` seen by member `i + 1` (its watcher).
     seen: Vec<AtomicU64>,
     send_errors: AtomicU64,
+    /// Every member has joined: the load starts.
+    start: CancellationToken,
     stop_send: CancellationToken,
     stop_recv: CancellationToken,
     done: CancellationToken,
@@ -121,6 +123,7 @@ impl Load {
             sent: specs.iter().map(|_| AtomicU64::new(0)).collect(),
             seen: specs.iter().map(|_| AtomicU64::new(0)).collect(),
             send_errors: AtomicU64::new(0),
+            start: CancellationToken::new(),
             stop_send: CancellationToken::new(),
             stop_recv: CancellationToken::new(),
             done: CancellationToken::new(),
@@ -128,20 +131,15 @@ impl Load {
             stopped: stx,
         });
         let n = specs.len();
-        let start = CancellationToken::new();
         let joins = futures::stream::iter(specs.iter().enumerate().map(|(i, &(proto, rate))| {
             let shared = shared.clone();
-            let start = start.clone();
             async move {
                 let nick = nick_of(i, proto);
                 let (tx, rx, keepalive) = join_one(addr, proto, &nick).await;
                 let recv = tokio::spawn(receive(i, proto, rx, n, shared.clone()));
                 let (cmd, cmds) = mpsc::unbounded_channel();
                 let phase = i as f64 / n as f64;
-                let send = tokio::spawn(async move {
-                    start.cancelled().await;
-                    send_loop(i, tx, rate, phase, keepalive, cmds, shared).await;
-                });
+                let send = tokio::spawn(send_loop(i, tx, rate, phase, keepalive, cmds, shared));
                 Member {
                     nick,
                     proto,
@@ -154,7 +152,7 @@ impl Load {
         .buffered(parallel.max(1))
         .collect::<Vec<Member>>()
         .await;
-        start.cancel();
+        shared.start.cancel();
         Load {
             members: joins,
             shared,
@@ -321,8 +319,8 @@ async fn join_one(addr: SocketAddr, proto: Proto, nick: &str) -> (MsgSink, Rx, D
     }
 }
 
-/// `rate` load lines per second (shifted by `phase` of a period so members do not send
-/// in lock-step) until `stop_send`; a `Ping` whenever nothing went out for half the
+/// Once `start`, `rate` load lines per second (shifted by `phase` of a period so members
+/// do not send in lock-step) until `stop_send`; a `Ping` whenever nothing went out for half the
 /// keepalive period, until `done`; commands at any time.
 async fn send_loop(
     idx: usize,
@@ -342,7 +340,8 @@ async fn send_loop(
     let tick = period.min(half).max(Duration::from_millis(1));
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let start = Instant::now();
+    // The schedule starts once every member has joined; keepalives start at once.
+    let mut begun: Option<Instant> = None;
     let mut seq = 0u64;
     let mut loads = 0u64;
     let mut last_out = Instant::now();
@@ -356,8 +355,9 @@ async fn send_loop(
         tokio::select! {
             _ = shared.done.cancelled() => break,
             _ = ticker.tick() => {
-                if rate > 0.0 && !shared.stop_send.is_cancelled() {
-                    let due = (start.elapsed().as_secs_f64() * rate - phase).max(0.0).ceil() as u64;
+                if rate > 0.0 && shared.start.is_cancelled() && !shared.stop_send.is_cancelled() {
+                    let begun = begun.get_or_insert_with(Instant::now);
+                    let due = (begun.elapsed().as_secs_f64() * rate - phase).max(0.0).ceil() as u64;
                     let limit = match shared.seen.len() {
                         0 | 1 => u64::MAX, // no watcher
                         _ => shared.seen[idx].load(Ordering::Relaxed) + WINDOW,
