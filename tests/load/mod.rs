@@ -332,32 +332,40 @@ async fn send_loop(
     shared: Arc<Shared>,
 ) {
     let half = keepalive / 2;
-    let period = if rate > 0.0 {
-        Duration::from_secs_f64(1.0 / rate)
-    } else {
-        half
-    };
-    let tick = period.min(half).max(Duration::from_millis(1));
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    // The schedule starts once every member has joined; keepalives start at once.
+    // Line k (from 0) is due at `begun + (k + phase) / rate`: steady, and spread over
+    // the members rather than in bursts. The schedule starts once every member has
+    // joined; keepalives start at once.
     let mut begun: Option<Instant> = None;
     let mut seq = 0u64;
     let mut loads = 0u64;
     let mut last_out = Instant::now();
     let mut acked = false;
+    let far = Duration::from_secs(3600);
     loop {
-        if !acked && shared.stop_send.is_cancelled() {
+        let stopping = shared.stop_send.is_cancelled();
+        if !acked && stopping {
             let _ = shared.stopped.send(());
             acked = true;
         }
+        let next_load = match begun {
+            Some(b) if rate > 0.0 && !stopping => {
+                b + Duration::from_secs_f64((loads as f64 + phase) / rate)
+            }
+            _ => Instant::now() + far,
+        };
+        let wake = next_load.min(last_out + half);
         let mut batch: Vec<ClientMsg> = Vec::new();
         tokio::select! {
             _ = shared.done.cancelled() => break,
-            _ = ticker.tick() => {
-                if rate > 0.0 && shared.start.is_cancelled() && !shared.stop_send.is_cancelled() {
-                    let begun = begun.get_or_insert_with(Instant::now);
-                    let due = (begun.elapsed().as_secs_f64() * rate - phase).max(0.0).ceil() as u64;
+            _ = shared.start.cancelled(), if begun.is_none() => {
+                begun = Some(Instant::now());
+                continue;
+            }
+            _ = shared.stop_send.cancelled(), if !stopping => continue,
+            _ = tokio::time::sleep_until(wake) => {
+                if let (Some(b), false) = (begun, stopping) {
+                    let x = b.elapsed().as_secs_f64() * rate - phase;
+                    let due = if rate > 0.0 && x >= 0.0 { x as u64 + 1 } else { 0 };
                     let limit = match shared.seen.len() {
                         0 | 1 => u64::MAX, // no watcher
                         _ => shared.seen[idx].load(Ordering::Relaxed) + WINDOW,
@@ -367,7 +375,7 @@ async fn send_loop(
                         seq += 1;
                         batch.push(ClientMsg::Say { seq, sent_us: now_us(), text: LOAD_TEXT.into() });
                     }
-                    loads = due; // skipped, not owed
+                    loads = loads.max(due); // skipped, not owed
                 }
                 if batch.is_empty() && last_out.elapsed() >= half {
                     batch.push(ClientMsg::Ping { t_us: now_us() });
