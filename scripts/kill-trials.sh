@@ -13,7 +13,8 @@
 # nothing: a missing tool is named and its server skipped.
 #
 #   scripts/kill-trials.sh
-#   TRIALS=20 RATE=2000 scripts/kill-trials.sh
+#   TRIALS=20 RATE=2000 SERVERS="nettool node" scripts/kill-trials.sh
+#   KEEP=/tmp/crashes scripts/kill-trials.sh     # keep a dead server's stderr
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ TRIALS=${TRIALS:-10}
 LOAD=${LOAD:-10}
 RATE=${RATE:-1000}
 SECS=${SECS:-2}
+SERVERS=${SERVERS:-nettool node ncat}
 NETTOOL=target/release/nettool
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -128,25 +130,29 @@ trial() {
   else
     wait "$SPID" 2>/dev/null
     STATUS=dead
-    CRASH=$(grep -m1 -E "Error|error" "$work/server.err" || true)
+    CRASH=$(grep -m1 -E "^[A-Za-z]*Error|panicked" "$work/server.err" || echo "no error printed")
+    if [ -n "${KEEP:-}" ]; then
+      mkdir -p "$KEEP" && cp "$work/server.err" "$KEEP/$kind-$(date +%s%N).err"
+    fi
   fi
   [ "$alive" = 1 ]
 }
 
 printf '%-34s %s\n' "server" "survived/trials"
-for kind in nettool node ncat; do
+for kind in $SERVERS; do
   case $kind in
     node) have node || { printf '%-34s %s\n' "node tests/peers/chat-server.js" "skipped: node is missing"; continue; } ;;
     ncat) have ncat || { printf '%-34s %s\n' "ncat --chat" "skipped: ncat is missing"; continue; } ;;
   esac
-  survived=0 clean=0 CRASH=""
-  first_crash=""
+  survived=0 clean=0
+  : >"$work/crashes"
   for t in $(seq "$TRIALS"); do
+    CRASH=""
     if trial "$kind"; then
       survived=$((survived + 1))
       [ "$STATUS" = 0 ] && clean=$((clean + 1))
-    elif [ -z "$first_crash" ] && [ -n "${CRASH:-}" ]; then
-      first_crash=$CRASH
+    elif [ -n "$CRASH" ]; then
+      echo "$CRASH" >>"$work/crashes"
     fi
   done
   case $kind in
@@ -154,6 +160,8 @@ for kind in nettool node ncat; do
     node) label="node tests/peers/chat-server.js"; extra="" ;;
     ncat) label="ncat --chat"; extra="" ;;
   esac
-  [ -n "$first_crash" ] && extra="$extra; died with: $first_crash"
+  if [ -s "$work/crashes" ]; then
+    extra="$extra; died with: $(sort "$work/crashes" | uniq -c | sed 's/^ *//' | paste -sd';' -)"
+  fi
   printf '%-34s %s\n' "$label" "$survived/$TRIALS$extra"
 done

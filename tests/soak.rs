@@ -16,6 +16,7 @@ mod load;
 mod process;
 
 use load::{Load, Report};
+use nettool::bench::cpu;
 use nettool::wire::{Proto, ServerMsg};
 use process::nettool_server;
 use std::time::Duration;
@@ -86,6 +87,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
 
     // Run, sampling the server's memory; any leave, goodbye or error is a failure.
     let run = Duration::from_secs_f64(secs);
+    let cpu0 = cpu::process_cpu(pid);
     let t1 = Instant::now();
     let mut samples = vec![(0u64, rss_start)];
     let mut next_sample = t1 + Duration::from_secs(10);
@@ -104,6 +106,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
         }
     }
     let ran = t1.elapsed().as_secs_f64();
+    let server_cpu = cpu::used(cpu0, cpu::process_cpu(pid));
     let report: Report = load.finish().await;
     let rss_end = rss_kib(pid);
     samples.push((t1.elapsed().as_secs(), rss_end));
@@ -119,6 +122,16 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
         sent as f64 / ran,
         report.send_errors
     );
+    if let Some(c) = server_cpu {
+        let delivered: u64 = report.tallies.iter().map(|t| t.chats).sum();
+        eprintln!(
+            "soak: server CPU {:.1} s over {ran:.1} s ({:.0} % of one core), {:.2} µs per \
+             delivery",
+            c.as_secs_f64(),
+            c.as_secs_f64() * 100.0 / ran,
+            c.as_secs_f64() * 1e6 / delivered.max(1) as f64
+        );
+    }
     for (from, to) in [
         (Proto::Tcp, Proto::Tcp),
         (Proto::Tcp, Proto::Udp),
