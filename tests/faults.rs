@@ -75,7 +75,8 @@ async fn victim(addr: std::net::SocketAddr, proto: Proto, nick: &str, k: usize) 
     p
 }
 
-/// `trials` kills of a victim process under load; returns how each leave was announced.
+/// `trials` kills of a victim process under load, on one server; prints how the leaves
+/// were announced and what the load counted.
 async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     let _turn = HEAVY.lock().await;
     let p = proto.to_string();
