@@ -1,0 +1,170 @@
+//! A bounded soak (ignored by default; `scripts/soak.sh` runs it on the release build):
+//! a `nettool chat --proto both -l` child process with `SOAK_TCP` TCP and `SOAK_UDP` UDP
+//! members (default 500 + 500, joined through the library client), each sending
+//! `SOAK_RATE` numbered lines per second (default 0.2: 200 lines/s into the room, about
+//! 200 000 deliveries/s out, which two shared cores sustain) for `SOAK_SECS` seconds
+//! (default 60). Every line is counted per sender at every receiver:
+//! - TCP to TCP: zero lost, zero duplicated, in order per sender (asserted);
+//! - anything that crosses UDP: loss, reordering and duplicates counted and printed;
+//! - no member dropped, no error, the server alive throughout;
+//! - the server's resident memory (VmRSS) after the joins and at the end: growth at most
+//!   `SOAK_RSS_MIB` MiB (default 16) — a leak per message or per member would exceed it.
+//!
+//! Then SIGTERM: exit status 0.
+
+mod load;
+mod process;
+
+use load::{Load, Report};
+use nettool::bench::cpu;
+use nettool::wire::{Proto, ServerMsg};
+use process::nettool_server;
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The resident set of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e} (the server died?)"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a minute of load: scripts/soak.sh runs it on the release build"]
+async fn soak_counts_every_line_and_memory_stays_flat() {
+    let tcp: usize = env_num("SOAK_TCP", 500);
+    let udp: usize = env_num("SOAK_UDP", 500);
+    let secs: f64 = env_num("SOAK_SECS", 60.0);
+    let rate: f64 = env_num("SOAK_RATE", 0.2);
+    let rss_bound_mib: f64 = env_num("SOAK_RSS_MIB", 16.0);
+    let n = tcp + udp;
+    assert!(n >= 2, "a soak needs two members");
+    let cap = (n + 16).to_string();
+    let (server, addr) = nettool_server(&[
+        "chat",
+        "--proto",
+        "both",
+        "--max-members",
+        &cap,
+        "--max-conns",
+        &cap,
+    ])
+    .await;
+    let pid = server.pid();
+    eprintln!(
+        "soak: {tcp} TCP + {udp} UDP members, {rate} lines/s each ({:.0} lines/s into the \
+         room, {:.0} deliveries/s), {secs} s, server pid {pid}",
+        rate * n as f64,
+        rate * n as f64 * (n - 1) as f64
+    );
+    let rss_before = rss_kib(pid);
+    let mut specs = vec![(Proto::Tcp, rate); tcp];
+    specs.extend(vec![(Proto::Udp, rate); udp]);
+    let t0 = Instant::now();
+    let mut load = Load::join(addr, &specs, 64).await;
+    let rss_start = rss_kib(pid);
+    eprintln!(
+        "soak: joined in {:.1} s; server RSS {:.1} MiB before the joins, {:.1} MiB after",
+        t0.elapsed().as_secs_f64(),
+        mib(rss_before),
+        mib(rss_start)
+    );
+
+    // Run, sampling the server's memory; any leave, goodbye or error is a failure.
+    let run = Duration::from_secs_f64(secs);
+    let cpu0 = cpu::process_cpu(pid);
+    let t1 = Instant::now();
+    let mut samples = vec![(0u64, rss_start)];
+    let mut next_sample = t1 + Duration::from_secs(10);
+    while t1.elapsed() < run {
+        let until = next_sample.min(t1 + run);
+        match tokio::time::timeout_at(until, load.events.recv()).await {
+            Err(_) => {
+                samples.push((t1.elapsed().as_secs(), rss_kib(pid)));
+                next_sample += Duration::from_secs(10);
+            }
+            Ok(Some((i, m))) => match m {
+                ServerMsg::Chat { .. } | ServerMsg::Members(_) => {}
+                other => panic!("member {i} during the soak: {other:?}"),
+            },
+            Ok(None) => panic!("event channel closed"),
+        }
+    }
+    let ran = t1.elapsed().as_secs_f64();
+    let server_cpu = cpu::used(cpu0, cpu::process_cpu(pid));
+    let report: Report = load.finish().await;
+    let rss_end = rss_kib(pid);
+    samples.push((t1.elapsed().as_secs(), rss_end));
+
+    let trail: Vec<String> = samples
+        .iter()
+        .map(|(t, k)| format!("{t}s {:.1}", mib(*k)))
+        .collect();
+    eprintln!("soak: server RSS MiB: {}", trail.join(", "));
+    let sent: u64 = report.sent.iter().sum();
+    eprintln!(
+        "soak: {sent} lines sent in {ran:.1} s ({:.0}/s); send errors {}",
+        sent as f64 / ran,
+        report.send_errors
+    );
+    if let Some(c) = server_cpu {
+        let delivered: u64 = report.tallies.iter().map(|t| t.chats).sum();
+        eprintln!(
+            "soak: server CPU {:.1} s over {ran:.1} s ({:.0} % of one core), {:.2} µs per \
+             delivery",
+            c.as_secs_f64(),
+            c.as_secs_f64() * 100.0 / ran,
+            c.as_secs_f64() * 1e6 / delivered.max(1) as f64
+        );
+    }
+    for (from, to) in [
+        (Proto::Tcp, Proto::Tcp),
+        (Proto::Tcp, Proto::Udp),
+        (Proto::Udp, Proto::Tcp),
+        (Proto::Udp, Proto::Udp),
+    ] {
+        let t = report.totals(from, to);
+        if t.pairs > 0 {
+            eprintln!("soak: {from} -> {to}: {t}");
+        }
+    }
+    for t in &report.tallies {
+        assert!(t.error.is_none(), "member {}: {:?}", t.idx, t.error);
+        assert!(t.bye.is_none(), "member {} told bye: {:?}", t.idx, t.bye);
+        assert!(!t.closed, "member {} closed", t.idx);
+    }
+    assert_eq!(report.send_errors, 0, "no member lost its connection");
+    report.assert_tcp_exact();
+    let tt = report.totals(Proto::Tcp, Proto::Tcp);
+    assert!(tcp < 2 || tt.received > 0, "TCP lines flowed");
+    let growth = mib(rss_end.saturating_sub(rss_start));
+    eprintln!(
+        "soak: server RSS {:.1} MiB after the joins, {:.1} MiB at the end: growth {growth:.1} \
+         MiB (bound {rss_bound_mib} MiB)",
+        mib(rss_start),
+        mib(rss_end)
+    );
+    assert!(
+        growth <= rss_bound_mib,
+        "server RSS grew {growth:.1} MiB (> {rss_bound_mib})"
+    );
+
+    server.signal("TERM").await;
+    let status = server.exit().await;
+    assert!(status.success(), "exit status 0: {status}");
+}
