@@ -147,12 +147,17 @@ pub(super) async fn udp(
         }
         send(&socket, d, from).await;
     }
-    tracing::info!(
-        refused,
-        throttled,
-        sources = budget.len(),
-        "UDP echo stopped"
-    );
+    // Worth a line only when the guard had something to do.
+    if refused + throttled > 0 {
+        tracing::info!(
+            refused,
+            throttled,
+            sources = budget.len(),
+            "UDP echo stopped"
+        );
+    } else {
+        tracing::debug!(sources = budget.len(), "UDP echo stopped");
+    }
     Ok(())
 }
 
