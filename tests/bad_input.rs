@@ -4,11 +4,11 @@
 mod harness;
 
 use futures::StreamExt;
-use harness::{Member, TcpText, TestServer, UdpText, WAIT};
+use harness::{raw_binary, Member, TcpText, TestServer, UdpText, WAIT};
 use nettool::chat::ServerConfig;
-use nettool::wire::binary::{self, FrameCodec, PREAMBLE};
+use nettool::wire::binary::{self, FrameCodec};
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::FramedRead;
@@ -52,25 +52,6 @@ async fn invalid_utf8_is_refused_and_the_peer_carries_on() {
     alice.expect("* guest1 joined (tcp)").await;
     alice.expect("guest1: fine").await;
     server.stop().await;
-}
-
-/// A raw binary peer: banner read, preamble and `Hello` sent.
-async fn raw_binary(addr: std::net::SocketAddr, nick: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut banner = String::new();
-    let mut rd = BufReader::new(&mut s);
-    timeout(WAIT, rd.read_line(&mut banner))
-        .await
-        .expect("banner in time")
-        .expect("banner");
-    assert!(banner.contains("(nettool/1)"));
-    s.write_all(PREAMBLE).await.expect("preamble");
-    let hello = binary::encode_frame(&ClientMsg::Hello {
-        nick: Some(nick.into()),
-    })
-    .expect("encode");
-    s.write_all(&hello).await.expect("hello");
-    s
 }
 
 /// Every message the server sends on `s` until it closes.

@@ -14,15 +14,15 @@ mod harness;
 mod load;
 mod process;
 
-use harness::{Member, TcpText, TestServer, WAIT};
+use harness::{Member, TcpText, TestServer};
 use load::{sender_index, Load, MARK};
 use nettool::chat::ServerConfig;
-use nettool::wire::binary::{self, PREAMBLE};
+use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
 use process::{nettool, nettool_server, require_tool, Proc};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
@@ -206,20 +206,7 @@ async fn raw_binary_member(
     nick: &str,
     watcher: &mut Member,
 ) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut banner = String::new();
-    let mut rd = BufReader::new(&mut s);
-    timeout(WAIT, rd.read_line(&mut banner))
-        .await
-        .expect("banner in time")
-        .expect("banner");
-    assert!(banner.contains("(nettool/1)"), "banner: {banner}");
-    s.write_all(PREAMBLE).await.expect("preamble");
-    let hello = binary::encode_frame(&ClientMsg::Hello {
-        nick: Some(nick.into()),
-    })
-    .expect("encode");
-    s.write_all(&hello).await.expect("hello");
+    let s = harness::raw_binary(addr, nick).await;
     watcher.wait_for(&format!("* {nick} joined (tcp)")).await;
     s
 }

@@ -9,11 +9,11 @@ mod harness;
 use futures::StreamExt;
 use harness::{assert_nothing_before_sentinel, Member, TcpText, TestServer, WAIT};
 use nettool::chat::ServerConfig;
-use nettool::wire::binary::{self, FrameCodec, PREAMBLE};
+use nettool::wire::binary::{self, FrameCodec};
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -27,19 +27,7 @@ struct RawBinary {
 
 impl RawBinary {
     async fn join(addr: SocketAddr, nick: &str) -> RawBinary {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        let mut banner = String::new();
-        timeout(WAIT, BufReader::new(&mut s).read_line(&mut banner))
-            .await
-            .expect("banner in time")
-            .expect("banner");
-        assert!(banner.contains("(nettool/1)"), "{banner}");
-        s.write_all(PREAMBLE).await.expect("preamble");
-        let hello = binary::encode_frame(&ClientMsg::Hello {
-            nick: Some(nick.into()),
-        })
-        .expect("encode");
-        s.write_all(&hello).await.expect("hello");
+        let s = harness::raw_binary(addr, nick).await;
         let (rd, wr) = s.into_split();
         let mut p = RawBinary {
             rd: FramedRead::new(rd, FrameCodec::new(1 << 16)),

@@ -7,6 +7,7 @@ use futures::{SinkExt, StreamExt};
 use nettool::chat::{Server, ServerConfig};
 use nettool::client::{self, ClientConfig, Conn, Incoming};
 use nettool::room::RoomStats;
+use nettool::wire::binary::{self, PREAMBLE};
 use nettool::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -329,4 +330,23 @@ pub async fn assert_nothing_before_sentinel(m: &mut Member, sender: &mut Member)
     sender.say("-- sentinel --").await;
     let line = m.line().await;
     assert_eq!(line, format!("{}: -- sentinel --", sender.nick));
+}
+
+/// A raw binary TCP peer, as a nettool client starts: banner read, preamble and `Hello`
+/// sent; nothing read after that.
+pub async fn raw_binary(addr: SocketAddr, nick: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut banner = String::new();
+    timeout(WAIT, BufReader::new(&mut s).read_line(&mut banner))
+        .await
+        .expect("banner in time")
+        .expect("banner");
+    assert!(banner.contains("(nettool/1)"), "banner: {banner}");
+    s.write_all(PREAMBLE).await.expect("preamble");
+    let hello = binary::encode_frame(&ClientMsg::Hello {
+        nick: Some(nick.into()),
+    })
+    .expect("encode");
+    s.write_all(&hello).await.expect("hello");
+    s
 }
