@@ -108,44 +108,44 @@ pub(super) async fn udp(
     cfg: ServerConfig,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; 65_536];
+    let mut batch = crate::sockets::BatchRecv::new(&socket)?;
     let mut sink = UdpSink::default();
     let own_port = socket.local_addr()?.port();
     let mut budget = PerSource::new(cfg.udp_rate, cfg.max_sources);
     let (mut refused, mut throttled) = (0u64, 0u64);
     loop {
-        let (n, from) = tokio::select! {
+        tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!(error = %e, "UDP receive error");
-                    continue;
-                }
+            r = batch.recv(&socket) => if let Err(e) = r {
+                tracing::debug!(error = %e, "UDP receive error");
+                continue;
             },
-        };
-        let d = &buf[..n];
-        if n > cfg.max_datagram || !reflect::answerable(from, own_port) {
-            refused += 1;
-            tracing::debug!(%from, len = n, refused, "datagram not answered");
-            continue;
         }
-        // Counted sink data is never answered: no budget needed.
-        let answers = !sink::is_sink_datagram(d) || d.starts_with(sink::REPORT_REQ);
-        if answers && !budget.take(from.ip(), tokio::time::Instant::now()) {
-            throttled += 1;
-            if throttled.is_power_of_two() {
-                tracing::warn!(%from, throttled, "UDP echo source over its budget: dropped");
+        let now = tokio::time::Instant::now();
+        for (d, from) in batch.datagrams() {
+            let n = d.len();
+            if n > cfg.max_datagram || !reflect::answerable(from, own_port) {
+                refused += 1;
+                tracing::debug!(%from, len = n, refused, "datagram not answered");
+                continue;
             }
-            continue;
-        }
-        if sink::is_sink_datagram(d) {
-            if let Some(report) = sink.on_datagram(d, from) {
-                send(&socket, &report, from).await;
+            // Counted sink data is never answered: no budget needed.
+            let answers = !sink::is_sink_datagram(d) || d.starts_with(sink::REPORT_REQ);
+            if answers && !budget.take(from.ip(), now) {
+                throttled += 1;
+                if throttled.is_power_of_two() {
+                    tracing::warn!(%from, throttled, "UDP echo source over its budget: dropped");
+                }
+                continue;
             }
-            continue;
+            if sink::is_sink_datagram(d) {
+                if let Some(report) = sink.on_datagram(d, from) {
+                    send(&socket, &report, from).await;
+                }
+                continue;
+            }
+            send(&socket, d, from).await;
         }
-        send(&socket, d, from).await;
     }
     // Worth a line only when the guard had something to do.
     if refused + throttled > 0 {
