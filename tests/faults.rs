@@ -19,7 +19,7 @@ use load::{sender_index, Load, MARK};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
-use process::{nettool, nettool_server, require_tool, Proc};
+use process::{chat_server_for, nettool, nettool_server, require_tool, Proc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -273,17 +273,7 @@ async fn sigterm_with_1000_members_tells_every_one_and_exits_zero() {
     let _turn = HEAVY.lock().await;
     let tcp = env_num("NETTOOL_TERM_TCP", 500);
     let udp = env_num("NETTOOL_TERM_UDP", 500);
-    let cap = (tcp + udp + 16).to_string();
-    let (server, addr) = nettool_server(&[
-        "chat",
-        "--proto",
-        "both",
-        "--max-members",
-        &cap,
-        "--max-conns",
-        &cap,
-    ])
-    .await;
+    let (server, addr) = chat_server_for(tcp + udp).await;
     // TCP members first: each join is announced to everyone already in, and a TCP
     // member takes those notices far more cheaply than a UDP one.
     let mut specs = vec![(Proto::Tcp, 0.0); tcp];

@@ -164,14 +164,7 @@ async fn drop_oldest_keeps_a_slow_reader_and_counts_what_it_missed() {
     // More than the socket buffers and the queue hold (measured: the disconnect policy
     // drops such a reader after about 2 900 messages of 1 KB).
     const N: u64 = 8_000;
-    let pad = pad();
-    let mut sent = 0;
-    while sent < N {
-        say_range(&mut alice, sent + 1, sent + W, &pad).await;
-        let others = expect_range(&mut bob, "alice", sent + 1, sent + W).await;
-        assert!(others.is_empty(), "bob got {others:?}");
-        sent += W;
-    }
+    relay_exactly(&mut alice, &mut bob, N).await;
 
     // Now the slow reader catches up: every message is either received, in order, or
     // counted in a notice.
@@ -408,14 +401,7 @@ async fn shutdown_is_not_held_past_the_grace_by_a_stalled_reader() {
 
     // 8 MB: more than the kernel buffers between the server and the non-reader.
     const N: u64 = 8_000;
-    let pad = pad();
-    let mut sent = 0;
-    while sent < N {
-        say_range(&mut alice, sent + 1, sent + W, &pad).await;
-        let others = expect_range(&mut bob, "alice", sent + 1, sent + W).await;
-        assert!(others.is_empty(), "bob got {others:?}");
-        sent += W;
-    }
+    relay_exactly(&mut alice, &mut bob, N).await;
     // The grace is 300 ms; the server must be done well within this.
     timeout(Duration::from_secs(3), server.stop())
         .await
@@ -435,4 +421,17 @@ async fn shutdown_is_not_held_past_the_grace_by_a_stalled_reader() {
         "the writer was never stalled: the test proves nothing"
     );
     assert!(!bye);
+}
+
+/// alice says `n` numbered 1 KB lines, `W` at a time; bob must get each window exactly,
+/// in order, and nothing else.
+async fn relay_exactly(alice: &mut Member, bob: &mut Member, n: u64) {
+    let pad = pad();
+    let mut sent = 0;
+    while sent < n {
+        say_range(alice, sent + 1, sent + W, &pad).await;
+        let others = expect_range(bob, "alice", sent + 1, sent + W).await;
+        assert!(others.is_empty(), "bob got {others:?}");
+        sent += W;
+    }
 }

@@ -18,7 +18,7 @@ mod process;
 use load::{Load, Report};
 use nettool::bench::cpu;
 use nettool::wire::{Proto, ServerMsg};
-use process::nettool_server;
+use process::chat_server_for;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -54,17 +54,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
     let rss_bound_mib: f64 = env_num("SOAK_RSS_MIB", 16.0);
     let n = tcp + udp;
     assert!(n >= 2, "a soak needs two members");
-    let cap = (n + 16).to_string();
-    let (server, addr) = nettool_server(&[
-        "chat",
-        "--proto",
-        "both",
-        "--max-members",
-        &cap,
-        "--max-conns",
-        &cap,
-    ])
-    .await;
+    let (server, addr) = chat_server_for(n).await;
     let pid = server.pid();
     eprintln!(
         "soak: {tcp} TCP + {udp} UDP members, {rate} lines/s each ({:.0} lines/s into the \

@@ -179,6 +179,22 @@ fn lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
     rx
 }
 
+/// A `nettool chat --proto both -l` child with room (members and connections) for
+/// `members` plus a margin.
+pub async fn chat_server_for(members: usize) -> (Proc, SocketAddr) {
+    let cap = (members + 16).to_string();
+    nettool_server(&[
+        "chat",
+        "--proto",
+        "both",
+        "--max-members",
+        &cap,
+        "--max-conns",
+        &cap,
+    ])
+    .await
+}
+
 /// `nettool ARGS… -l 127.0.0.1:0` (ARGS start with the service), and its bound address
 /// from the `serving … on ADDR` line.
 pub async fn nettool_server(args: &[&str]) -> (Proc, SocketAddr) {
