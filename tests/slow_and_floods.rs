@@ -246,6 +246,17 @@ async fn frames_to_close(s: TcpStream) -> Vec<ServerMsg> {
     got
 }
 
+/// A text peer that sends `bytes` and then stalls until the server closes it: its nick
+/// (from the welcome) and every line it was told after the welcome.
+async fn stalled_text_peer(addr: SocketAddr, bytes: &[u8]) -> (String, Vec<String>) {
+    let mut p = raw(addr).await;
+    p.write_all(bytes).await.expect("write");
+    let got = read_all(p).await;
+    let mut lines = got.lines();
+    let nick = welcomed(lines.next().expect("welcome"));
+    (nick, lines.map(str::to_string).collect())
+}
+
 /// The nick in a text peer's welcome line.
 fn welcomed(line: &str) -> String {
     line.strip_prefix("* you are ")
@@ -269,22 +280,14 @@ async fn slowloris_peers_are_timed_out_and_idle_members_are_not() {
     alice.expect(&format!("* {idle_nick} joined (tcp)")).await;
 
     // A first line that never ends: timed out by the handshake deadline.
-    let mut p = raw(server.addr).await;
-    p.write_all(b"GET / HTTP/1.1").await.expect("write");
-    let got = read_all(p).await;
-    let mut lines = got.lines();
-    let nick = welcomed(lines.next().expect("welcome"));
-    assert_eq!(lines.collect::<Vec<_>>(), ["! timed out: incomplete line"]);
+    let (nick, told) = stalled_text_peer(server.addr, b"GET / HTTP/1.1").await;
+    assert_eq!(told, ["! timed out: incomplete line"]);
     alice.expect(&format!("* {nick} joined (tcp)")).await;
     alice.expect(&format!("* {nick} left (timed out)")).await;
 
     // A complete line, then one that never ends: timed out by the line deadline.
-    let mut p = raw(server.addr).await;
-    p.write_all(b"hi\nand then").await.expect("write");
-    let got = read_all(p).await;
-    let mut lines = got.lines();
-    let nick = welcomed(lines.next().expect("welcome"));
-    assert_eq!(lines.collect::<Vec<_>>(), ["! timed out: incomplete line"]);
+    let (nick, told) = stalled_text_peer(server.addr, b"hi\nand then").await;
+    assert_eq!(told, ["! timed out: incomplete line"]);
     alice.expect(&format!("* {nick} joined (tcp)")).await;
     alice.expect(&format!("{nick}: hi")).await;
     alice.expect(&format!("* {nick} left (timed out)")).await;
