@@ -11,10 +11,11 @@
 pub mod client;
 pub mod pinger;
 mod server;
+pub mod sink;
 
 pub use client::{ping, PingConfig, PingReply, PingSummary};
 
-use crate::sockets::{self, Bound};
+use crate::bind::{self, Bound};
 use crate::udp::budget::Rate;
 use crate::wire::Proto;
 use std::net::SocketAddr;
@@ -63,7 +64,7 @@ impl Server {
         protos: &[Proto],
         cfg: ServerConfig,
     ) -> std::io::Result<Server> {
-        let bound = sockets::bind(addr, protos).await?;
+        let bound = bind::bind(addr, protos).await?;
         let addr = bound.local_addr()?;
         Ok(Server { bound, addr, cfg })
     }

@@ -1,10 +1,10 @@
 //! The RFC 862 echo server. TCP: every byte back until the peer closes, honouring
 //! half-close (the peer's FIN ends the echo, then ours follows). UDP: each datagram
 //! answered by one datagram with the same bytes, within the limits of [`super`]'s docs. Beside plain echo it serves the bench's
-//! stream sink (a TCP preamble or a UDP tag, see [`crate::bench::sink`]).
+//! stream sink (a TCP preamble or a UDP tag, see [`super::sink`]).
 
+use super::sink::{self, TcpReport, UdpSink};
 use super::ServerConfig;
-use crate::bench::sink::{self, TcpReport, UdpSink};
 use crate::udp::budget::PerSource;
 use crate::udp::reflect;
 use std::io;
@@ -108,7 +108,7 @@ pub(super) async fn udp(
     cfg: ServerConfig,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let mut batch = crate::sockets::BatchRecv::new(&socket)?;
+    let mut batch = crate::udp::batch::BatchRecv::new(&socket)?;
     let mut sink = UdpSink::default();
     let own_port = socket.local_addr()?.port();
     let mut budget = PerSource::new(cfg.udp_rate, cfg.max_sources);

@@ -8,6 +8,7 @@
 //! the accepts.
 
 pub mod conn;
+pub mod socket;
 pub mod stall;
 pub mod tracker;
 pub mod writer;

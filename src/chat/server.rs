@@ -1,8 +1,8 @@
 //! Serving one chat room on TCP, UDP or both at once (same port number): every
 //! transport feeds the same event channel, and one [`Room`] task consumes it.
 
-use crate::room::{Room, RoomConfig, RoomStats};
-use crate::sockets::{self, Bound};
+use super::room::{Room, RoomConfig, RoomStats};
+use crate::bind::{self, Bound};
 use crate::tcp::{TcpConfig, TcpTransport};
 use crate::transport::Transport;
 use crate::udp::{UdpConfig, UdpTransport};
@@ -37,7 +37,7 @@ impl Server {
         protos: &[Proto],
         cfg: ServerConfig,
     ) -> std::io::Result<Server> {
-        let bound = sockets::bind(addr, protos).await?;
+        let bound = bind::bind(addr, protos).await?;
         let addr = bound.local_addr()?;
         Ok(Server { bound, addr, cfg })
     }
