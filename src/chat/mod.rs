@@ -6,4 +6,7 @@ pub mod client;
 pub mod room;
 pub mod server;
 
+#[cfg(test)]
+mod tests;
+
 pub use server::{Server, ServerConfig};

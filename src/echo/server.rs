@@ -10,7 +10,7 @@ use crate::udp::reflect;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -27,18 +27,8 @@ pub(super) async fn tcp(
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(cfg.max_conns));
     let tasks = TaskTracker::new();
-    loop {
-        let (stream, addr) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let mut acceptor = crate::tcp::accept::Acceptor::new(listener);
+    while let Some((stream, addr)) = acceptor.next(&shutdown).await {
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%addr, max = cfg.max_conns, "echo connection refused: at the cap");
             continue; // dropping the stream closes it

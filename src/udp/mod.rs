@@ -166,6 +166,11 @@ impl UdpTransport {
         }
     }
 
+    /// A socket at `addr` (see [`socket::bind`]), serving chat peers.
+    pub fn bind(addr: SocketAddr, cfg: UdpConfig) -> std::io::Result<Self> {
+        Ok(UdpTransport::new(socket::bind(addr)?, cfg))
+    }
+
     /// Counters of what the room sent through this socket.
     pub fn send_stats(&self) -> Arc<SendStats> {
         self.stats.clone()
