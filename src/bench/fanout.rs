@@ -120,7 +120,10 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         bail!("fan-out needs at least 2 clients");
     }
     if cfg.slow_readers > 0 && cfg.proto != Proto::Tcp {
-        bail!("slow readers are TCP members: use --proto tcp");
+        bail!(
+            "slow readers are TCP members: fan-out over {} has none",
+            cfg.proto
+        );
     }
     let (_child, addr, pid) = match &cfg.server {
         Server::Spawn { exe } => {
