@@ -249,7 +249,7 @@ impl UdpTransport {
         }
         let due = e
             .noticed
-            .map_or(true, |t| now.saturating_duration_since(t) >= NOTICE_EVERY);
+            .is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_EVERY);
         if e.throttled > 0 && due && !bye {
             tracing::debug!(%from, dropped = e.throttled, "UDP member over its budget");
             out.push(Event::Invalid(
