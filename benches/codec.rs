@@ -1,8 +1,9 @@
 //! Criterion benches of the wire codecs on a chat message: binary frame, UDP datagram,
 //! text line, and decoding.
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nettool::wire::{binary, text, ServerMsg};
+use std::hint::black_box;
 
 fn chat_msg() -> ServerMsg {
     ServerMsg::Chat {

@@ -19,6 +19,9 @@
 //! | [`addr`] | command-line addresses and durations |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
 pub mod addr;
 pub mod bench;
 pub mod bind;

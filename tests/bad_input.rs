@@ -3,7 +3,7 @@
 
 mod harness;
 
-use futures::StreamExt;
+use futures_util::StreamExt;
 use harness::{raw_binary, Member, TcpText, TestServer, UdpText, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};

@@ -126,3 +126,95 @@ async fn bench_parts_report_json_and_plots() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Run the binary to completion and return its stdout (it must exit 0).
+fn run_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(nettool())
+        .args(args)
+        .output()
+        .expect("run nettool");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn completions_for_each_shell_name_every_subcommand() {
+    for (shell, marker) in [
+        ("bash", "complete -F _nettool"),
+        ("zsh", "#compdef nettool"),
+        ("fish", "complete -c nettool"),
+    ] {
+        let script = run_ok(&["completions", shell]);
+        assert!(script.contains(marker), "{shell}: no {marker:?}");
+        for word in [
+            "chat",
+            "echo",
+            "bench",
+            "completions",
+            "man",
+            "max-members",
+            "udp-rate",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let bad = std::process::Command::new(nettool())
+        .args(["completions", "tcsh"])
+        .output()
+        .expect("run nettool");
+    assert_eq!(bad.status.code(), Some(2), "clap's usage error");
+}
+
+#[test]
+fn man_pages_from_the_same_definition() {
+    let page = run_ok(&["man"]);
+    assert!(
+        page.lines()
+            .any(|l| l == format!(".TH nettool 1  \"nettool {}\" ", env!("CARGO_PKG_VERSION"))),
+        "{page}"
+    );
+    for sub in ["chat", "echo", "bench"] {
+        assert!(page.contains(&format!("nettool\\-{sub}(1)")), "{page}");
+    }
+    let chat = run_ok(&["man", "chat"]);
+    assert!(
+        chat.lines().any(|l| l.starts_with(".TH nettool-chat 1 ")),
+        "{chat}"
+    );
+    assert!(chat.contains("\\-\\-max\\-members"), "{chat}");
+
+    let dir = std::env::temp_dir().join(format!("nettool-man-{}", std::process::id()));
+    run_ok(&["man", "--dir", dir.to_str().expect("UTF-8 path")]);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("man dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+        .collect();
+    files.sort();
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(
+        files,
+        [
+            "nettool-bench.1",
+            "nettool-chat.1",
+            "nettool-completions.1",
+            "nettool-echo.1",
+            "nettool-man.1",
+            "nettool.1"
+        ]
+    );
+}
+
+#[test]
+fn help_shows_the_library_defaults() {
+    let help = run_ok(&["chat", "--help"]);
+    for default in [
+        "[default: 1024]",
+        "[default: 4096]",
+        "[default: 1048576]",
+        "[default: disconnect]",
+        "[default: 10s]",
+        "[default: 30s]",
+    ] {
+        assert!(help.contains(default), "no {default} in {help}");
+    }
+}

@@ -6,7 +6,7 @@
 
 mod harness;
 
-use futures::StreamExt;
+use futures_util::StreamExt;
 use harness::{assert_nothing_before_sentinel, Member, TcpText, TestServer, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};

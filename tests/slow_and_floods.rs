@@ -6,7 +6,7 @@
 
 mod harness;
 
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use harness::{Member, TcpText, TestServer, WAIT};
 use nettool::chat::client::Incoming;
 use nettool::chat::ServerConfig;
@@ -364,7 +364,7 @@ async fn a_connection_flood_beyond_the_cap_is_refused_and_members_carry_on() {
                 let s = TcpStream::connect(addr).await.expect("connect");
                 read_all(s).await
             });
-            refused.extend(futures::future::join_all(wave).await);
+            refused.extend(futures_util::future::join_all(wave).await);
         }
         refused
     });

@@ -124,7 +124,7 @@ async fn many_forged_sources_do_not_fill_the_registry() {
         ..Default::default()
     };
     let mut dave = timeout(WAIT, client::connect(&cfg)).await.unwrap().unwrap();
-    let first = timeout(WAIT, futures::StreamExt::next(&mut dave.rx))
+    let first = timeout(WAIT, futures_util::StreamExt::next(&mut dave.rx))
         .await
         .unwrap();
     assert!(
@@ -225,7 +225,7 @@ async fn the_client_answers_a_retry_with_its_token() {
     server.send_to(&w, client).await.unwrap();
     let mut conn = timeout(WAIT, conn).await.unwrap().unwrap().unwrap();
     assert_eq!(conn.mode, Mode::Binary);
-    let first = timeout(WAIT, futures::StreamExt::next(&mut conn.rx))
+    let first = timeout(WAIT, futures_util::StreamExt::next(&mut conn.rx))
         .await
         .unwrap();
     assert!(matches!(first, Some(Ok(Incoming::Msg(m))) if m == welcome));

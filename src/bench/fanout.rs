@@ -20,7 +20,7 @@ use crate::measure::seq::SeqTracker;
 use crate::tcp::SlowPolicy;
 use crate::wire::{now_us, ClientMsg, LeaveReason, Proto, ServerMsg};
 use anyhow::{anyhow, bail, Context, Result};
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -120,7 +120,10 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         bail!("fan-out needs at least 2 clients");
     }
     if cfg.slow_readers > 0 && cfg.proto != Proto::Tcp {
-        bail!("slow readers are TCP members: use --proto tcp");
+        bail!(
+            "slow readers are TCP members: fan-out over {} has none",
+            cfg.proto
+        );
     }
     let (_child, addr, pid) = match &cfg.server {
         Server::Spawn { exe } => {
@@ -319,7 +322,8 @@ enum Tx {
     Text(tokio::net::tcp::OwnedWriteHalf),
 }
 
-type Rx = futures::stream::BoxStream<'static, Result<Incoming, crate::wire::binary::WireError>>;
+type Rx =
+    futures_util::stream::BoxStream<'static, Result<Incoming, crate::wire::binary::WireError>>;
 
 async fn connect(cfg: &FanoutConfig, addr: SocketAddr, i: usize) -> Result<(Tx, Rx)> {
     if cfg.text {
@@ -357,7 +361,7 @@ async fn connect(cfg: &FanoutConfig, addr: SocketAddr, i: usize) -> Result<(Tx, 
 
 fn tokio_stream_lines(rd: tokio::net::tcp::OwnedReadHalf) -> Rx {
     let lines = BufReader::new(rd).lines();
-    futures::stream::unfold(lines, |mut lines| async move {
+    futures_util::stream::unfold(lines, |mut lines| async move {
         match lines.next_line().await {
             Ok(Some(l)) => Some((Ok(Incoming::Line(l)), lines)),
             Ok(None) => None,

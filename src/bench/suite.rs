@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The suite's measurements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
     /// Round trip, one message outstanding.
     Rtt,
@@ -60,6 +60,23 @@ pub struct SuiteConfig {
     pub progress: bool,
 }
 
+/// Default length of each round-trip, stream and fan-out measurement.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(2);
+/// Default [`SuiteConfig::rtt_size`] (bytes).
+pub const DEFAULT_RTT_SIZE: usize = 64;
+/// Default [`SuiteConfig::udp_size`] (bytes).
+pub const DEFAULT_UDP_SIZE: usize = 1200;
+/// Default [`SuiteConfig::rate_bps`]: unpaced.
+pub const DEFAULT_RATE_BPS: u64 = 0;
+/// Default [`SuiteConfig::fanout_clients`].
+pub const DEFAULT_FANOUT_CLIENTS: usize = 20;
+/// Default [`SuiteConfig::fanout_rate`] (messages per second per client).
+pub const DEFAULT_FANOUT_RATE: f64 = 200.0;
+/// Default [`SuiteConfig::fanout_slow_readers`].
+pub const DEFAULT_SLOW_READERS: usize = 0;
+/// Default [`SuiteConfig::setup_count`].
+pub const DEFAULT_SETUP_COUNT: u64 = 1000;
+
 impl Default for SuiteConfig {
     fn default() -> Self {
         SuiteConfig {
@@ -69,20 +86,29 @@ impl Default for SuiteConfig {
             chat: None,
             text: false,
             exe: std::env::current_exe().unwrap_or_else(|_| "nettool".into()),
-            rtt_size: 64,
-            rtt_duration: Duration::from_secs(2),
-            stream_duration: Duration::from_secs(2),
-            udp_size: 1200,
-            rate_bps: 0,
-            fanout_clients: 20,
-            fanout_rate: 200.0,
-            fanout_duration: Duration::from_secs(2),
-            fanout_slow_readers: 0,
-            fanout_slow: crate::tcp::SlowPolicy::Disconnect,
+            rtt_size: DEFAULT_RTT_SIZE,
+            rtt_duration: DEFAULT_DURATION,
+            stream_duration: DEFAULT_DURATION,
+            udp_size: DEFAULT_UDP_SIZE,
+            rate_bps: DEFAULT_RATE_BPS,
+            fanout_clients: DEFAULT_FANOUT_CLIENTS,
+            fanout_rate: DEFAULT_FANOUT_RATE,
+            fanout_duration: DEFAULT_DURATION,
+            fanout_slow_readers: DEFAULT_SLOW_READERS,
+            fanout_slow: crate::tcp::SlowPolicy::default(),
             fanout_sndbuf: None,
-            setup_count: 1000,
+            setup_count: DEFAULT_SETUP_COUNT,
             progress: true,
         }
+    }
+}
+
+impl SuiteConfig {
+    /// Whether the suite measures chat fan-out: it is asked for (or everything is), and
+    /// there is a chat server: a child of ours on loopback, or the one given.
+    pub fn runs_fanout(&self) -> bool {
+        (self.parts.is_empty() || self.parts.contains(&Part::Fanout))
+            && (self.connect.is_none() || self.chat.is_some())
     }
 }
 
@@ -162,8 +188,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             )
         }
     };
-    // Fan-out needs a chat server: a child of ours on loopback, or the one given.
-    let fanout = wants(Part::Fanout) && (cfg.connect.is_none() || cfg.chat.is_some());
+    let fanout = cfg.runs_fanout();
     let per_proto = [Part::Rtt, Part::Stream, Part::Setup]
         .into_iter()
         .filter(|p| wants(*p))

@@ -31,12 +31,19 @@ pub struct RoomConfig {
     pub keepalive: Duration,
 }
 
+/// Default [`RoomConfig::max_members`].
+pub const DEFAULT_MAX_MEMBERS: usize = 1024;
+/// Default [`RoomConfig::max_text`].
+pub const DEFAULT_MAX_TEXT: usize = 1024;
+/// Default [`RoomConfig::keepalive`]: a third of the UDP transport's default idle timeout.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
+
 impl Default for RoomConfig {
     fn default() -> Self {
         RoomConfig {
-            max_members: 1024,
-            max_text: 1024,
-            keepalive: Duration::from_secs(10),
+            max_members: DEFAULT_MAX_MEMBERS,
+            max_text: DEFAULT_MAX_TEXT,
+            keepalive: DEFAULT_KEEPALIVE,
         }
     }
 }

@@ -15,11 +15,26 @@ use std::time::{Duration, Instant};
 pub struct PingConfig {
     pub addr: SocketAddr,
     pub proto: Proto,
+    /// Pings to send.
     pub count: u64,
+    /// Payload bytes per ping (1..=[`MAX_PING_SIZE`]).
     pub size: usize,
+    /// Time between pings.
     pub interval: Duration,
+    /// How long to wait for each reply before counting it lost.
     pub timeout: Duration,
 }
+
+/// Default [`PingConfig::count`].
+pub const DEFAULT_COUNT: u64 = 10;
+/// Default [`PingConfig::size`].
+pub const DEFAULT_SIZE: usize = 64;
+/// Default [`PingConfig::interval`].
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default [`PingConfig::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest ping payload: the largest UDP payload over IPv4.
+pub const MAX_PING_SIZE: usize = 65_507;
 
 /// One ping's fate.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,8 +129,8 @@ pub async fn ping<F>(cfg: &PingConfig, on_reply: F) -> Result<PingSummary>
 where
     F: FnMut(&PingReply) + Send + 'static,
 {
-    if cfg.size == 0 || cfg.size > 65_507 {
-        bail!("--size must be 1..=65507 bytes");
+    if cfg.size == 0 || cfg.size > MAX_PING_SIZE {
+        bail!("a ping's payload must be 1..={MAX_PING_SIZE} bytes");
     }
     let cfg = cfg.clone();
     tokio::task::spawn_blocking(move || ping_blocking(&cfg, on_reply)).await?

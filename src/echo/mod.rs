@@ -13,7 +13,7 @@ pub mod pinger;
 mod server;
 pub mod sink;
 
-pub use client::{ping, PingConfig, PingReply, PingSummary};
+pub use client::{ping, PingConfig, PingReply, PingSummary, MAX_PING_SIZE};
 
 use crate::bind::{self, Socket};
 use crate::udp::budget::Rate;
@@ -34,6 +34,10 @@ pub struct ServerConfig {
     pub max_sources: usize,
 }
 
+/// Default [`ServerConfig::max_datagram`]: the largest UDP payload over IPv4.
+pub const DEFAULT_MAX_DATAGRAM: usize = 65_507;
+/// Default [`ServerConfig::max_conns`].
+pub const DEFAULT_MAX_CONNS: usize = 1024;
 /// Default UDP datagrams answered per second per source: well above what one
 /// `nettool bench` round-trip loop does on loopback, far below a flood.
 pub const DEFAULT_UDP_RATE: u32 = 100_000;
@@ -43,8 +47,8 @@ pub const DEFAULT_UDP_BURST: u32 = 10_000;
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_datagram: 65_507,
-            max_conns: 1024,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
+            max_conns: DEFAULT_MAX_CONNS,
             udp_rate: Rate::new(DEFAULT_UDP_RATE, DEFAULT_UDP_BURST),
             max_sources: 4096,
         }

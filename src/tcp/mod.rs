@@ -64,19 +64,30 @@ pub struct TcpConfig {
     pub grace: Duration,
 }
 
+/// Default [`TcpConfig::max_conns`].
+pub const DEFAULT_MAX_CONNS: usize = 1024;
+/// Default [`TcpConfig::queue`].
+pub const DEFAULT_QUEUE: usize = 1024;
+/// Default [`TcpConfig::queue_bytes`].
+pub const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
+/// Default [`TcpConfig::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`TcpConfig::line_timeout`].
+pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            max_conns: 1024,
+            max_conns: DEFAULT_MAX_CONNS,
             max_line: crate::wire::text::DEFAULT_MAX_LINE,
             max_frame: crate::wire::binary::DEFAULT_MAX_FRAME,
-            queue: 1024,
-            queue_bytes: 1 << 20,
-            slow: SlowPolicy::Disconnect,
+            queue: DEFAULT_QUEUE,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            slow: SlowPolicy::default(),
             sndbuf: None,
             detect: Duration::from_millis(500),
-            handshake_timeout: Duration::from_secs(10),
-            line_timeout: Duration::from_secs(30),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            line_timeout: DEFAULT_LINE_TIMEOUT,
             grace: Duration::from_secs(5),
         }
     }

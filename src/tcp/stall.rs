@@ -10,7 +10,7 @@
 //! being discarded) before the item is complete.
 
 use super::tracker::ConnStats;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;

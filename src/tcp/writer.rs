@@ -25,7 +25,7 @@ use super::tracker::ConnStats;
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// What to do with a peer whose queue is full.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SlowPolicy {
     /// Refuse the message: the room drops the peer as too slow.
     #[default]

@@ -92,13 +92,17 @@ pub struct UdpConfig {
 pub const DEFAULT_RATE: u32 = 100;
 /// Default burst per UDP member.
 pub const DEFAULT_BURST: u32 = 200;
+/// Default [`UdpConfig::max_peers`].
+pub const DEFAULT_MAX_PEERS: usize = 1024;
+/// Default [`UdpConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for UdpConfig {
     fn default() -> Self {
         UdpConfig {
             max_datagram: binary::DEFAULT_MAX_DATAGRAM,
-            max_peers: 1024,
-            idle_timeout: Duration::from_secs(30),
+            max_peers: DEFAULT_MAX_PEERS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             rate: Rate::new(DEFAULT_RATE, DEFAULT_BURST),
             handshake_rate: Rate::new(1000, 1000),
             cookie_period: Duration::from_secs(60),
@@ -250,7 +254,7 @@ impl UdpTransport {
         }
         let due = e
             .noticed
-            .map_or(true, |t| now.saturating_duration_since(t) >= NOTICE_EVERY);
+            .is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_EVERY);
         if e.throttled > 0 && due && !bye {
             tracing::debug!(%from, dropped = e.throttled, "UDP member over its budget");
             out.push(Event::Invalid(

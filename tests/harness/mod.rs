@@ -3,7 +3,7 @@
 //! netcat does) over TCP and UDP. Every wait is for an event, bounded by [`WAIT`].
 #![allow(dead_code)]
 
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use nettool::chat::client::{self, ClientConfig, Conn, Incoming};
 use nettool::chat::room::RoomStats;
 use nettool::chat::{Server, ServerConfig};

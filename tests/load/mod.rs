@@ -9,7 +9,7 @@
 //! shared counter: nothing is inferred from the stream it checks.
 #![allow(dead_code)]
 
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use nettool::chat::client::{self, connect::MsgSink, ClientConfig, Incoming, Mode};
 use nettool::measure::seq::SeqTracker;
 use nettool::wire::binary::WireError;
@@ -38,7 +38,7 @@ const DRAIN_MAX: Duration = Duration::from_secs(30);
 /// latency.
 const WINDOW: u64 = 256;
 
-type Rx = futures::stream::BoxStream<'static, Result<Incoming, WireError>>;
+type Rx = futures_util::stream::BoxStream<'static, Result<Incoming, WireError>>;
 
 /// What a member is told to do besides its load.
 enum Cmd {
@@ -131,27 +131,28 @@ impl Load {
             stopped: stx,
         });
         let n = specs.len();
-        let joins = futures::stream::iter(specs.iter().enumerate().map(|(i, &(proto, rate))| {
-            let shared = shared.clone();
-            async move {
-                let nick = nick_of(i, proto);
-                let (tx, rx, keepalive) = join_one(addr, proto, &nick).await;
-                let recv = tokio::spawn(receive(i, proto, rx, n, shared.clone()));
-                let (cmd, cmds) = mpsc::unbounded_channel();
-                let phase = i as f64 / n as f64;
-                let send = tokio::spawn(send_loop(i, tx, rate, phase, keepalive, cmds, shared));
-                Member {
-                    nick,
-                    proto,
-                    cmd,
-                    send,
-                    recv,
+        let joins =
+            futures_util::stream::iter(specs.iter().enumerate().map(|(i, &(proto, rate))| {
+                let shared = shared.clone();
+                async move {
+                    let nick = nick_of(i, proto);
+                    let (tx, rx, keepalive) = join_one(addr, proto, &nick).await;
+                    let recv = tokio::spawn(receive(i, proto, rx, n, shared.clone()));
+                    let (cmd, cmds) = mpsc::unbounded_channel();
+                    let phase = i as f64 / n as f64;
+                    let send = tokio::spawn(send_loop(i, tx, rate, phase, keepalive, cmds, shared));
+                    Member {
+                        nick,
+                        proto,
+                        cmd,
+                        send,
+                        recv,
+                    }
                 }
-            }
-        }))
-        .buffered(parallel.max(1))
-        .collect::<Vec<Member>>()
-        .await;
+            }))
+            .buffered(parallel.max(1))
+            .collect::<Vec<Member>>()
+            .await;
         shared.start.cancel();
         Load {
             members: joins,

@@ -11,8 +11,8 @@ use crate::wire::binary::{self, FrameCodec, WireError, PREAMBLE};
 use crate::wire::text::{LineCodec, BANNER_MARK};
 use crate::wire::{ClientMsg, Handshake, Proto, ServerMsg};
 use anyhow::{bail, Context, Result};
-use futures::stream::{self, BoxStream};
-use futures::{Sink, SinkExt, StreamExt};
+use futures_util::stream::{self, BoxStream};
+use futures_util::{Sink, SinkExt, StreamExt};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,7 +200,7 @@ fn udp_conn(
     )
     .flatten();
     let rx = stream::iter(first).chain(recv);
-    let tx = futures::sink::unfold(sock, move |sock, msg: ClientMsg| async move {
+    let tx = futures_util::sink::unfold(sock, move |sock, msg: ClientMsg| async move {
         let bytes = match mode {
             Mode::Binary => binary::encode_datagram(&msg)?,
             Mode::Text => match text_of(msg) {

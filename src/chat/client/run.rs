@@ -6,7 +6,7 @@ use super::stats::{ClientStats, StatsReport};
 use super::ClientConfig;
 use crate::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
 use anyhow::Result;
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, timeout, Instant, MissedTickBehavior};

@@ -1,0 +1,187 @@
+//! `nettool bench`: its flags, and their conversion into the suite's config.
+
+use super::{duration, parse_rate, parse_size, Dur, ProtoArg, SlowArg};
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use nettool::bench::suite::{self, Part, SuiteConfig};
+use nettool::tcp::SlowPolicy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// [`Part`] on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartArg {
+    /// Round trip, one message outstanding.
+    Rtt,
+    /// One-way bulk: goodput, loss, jitter.
+    Stream,
+    /// Time from nothing to the first reply.
+    Setup,
+    /// N chat clients in one room.
+    Fanout,
+}
+
+impl From<PartArg> for Part {
+    fn from(a: PartArg) -> Self {
+        match a {
+            PartArg::Rtt => Part::Rtt,
+            PartArg::Stream => Part::Stream,
+            PartArg::Setup => Part::Setup,
+            PartArg::Fanout => Part::Fanout,
+        }
+    }
+}
+
+impl From<Part> for PartArg {
+    fn from(p: Part) -> Self {
+        match p {
+            Part::Rtt => PartArg::Rtt,
+            Part::Stream => PartArg::Stream,
+            Part::Setup => PartArg::Setup,
+            Part::Fanout => PartArg::Fanout,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Only these measurements (default: all).
+    #[arg(value_enum)]
+    parts: Vec<PartArg>,
+    /// Measure against this `nettool echo -l` instead of an in-process server.
+    #[arg(long)]
+    pub connect: Option<String>,
+    #[arg(long, value_enum, default_value = "both")]
+    proto: ProtoArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write SVG charts into this directory.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// How long each round-trip, stream and fan-out measurement runs.
+    #[arg(long, value_parser = duration, default_value_t = suite::DEFAULT_DURATION.into())]
+    duration: Dur,
+    /// Round-trip payload (bytes).
+    #[arg(long, default_value_t = suite::DEFAULT_RTT_SIZE)]
+    size: usize,
+    /// UDP stream datagram size (bytes).
+    #[arg(long, default_value_t = suite::DEFAULT_UDP_SIZE)]
+    udp_size: usize,
+    /// UDP stream target rate in bits/s (100M, 1G; 0 = unpaced).
+    #[arg(long, value_parser = parse_rate, default_value_t = suite::DEFAULT_RATE_BPS)]
+    rate: u64,
+    /// Fan-out: clients in the room.
+    #[arg(long, default_value_t = suite::DEFAULT_FANOUT_CLIENTS)]
+    clients: usize,
+    /// Fan-out: messages per second per client.
+    #[arg(long, default_value_t = suite::DEFAULT_FANOUT_RATE)]
+    msg_rate: f64,
+    /// Setup cost: repetitions at most.
+    #[arg(long, default_value_t = suite::DEFAULT_SETUP_COUNT)]
+    setup_count: u64,
+    /// Fan-out against this running chat server instead of a child `nettool chat -l`.
+    #[arg(long)]
+    pub chat: Option<String>,
+    /// With --chat: that server's pid, to measure its CPU.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Fan-out in text lines (for chat servers that are not nettool).
+    #[arg(long)]
+    text: bool,
+    /// Fan-out: extra TCP members that join and never read.
+    #[arg(long, default_value_t = suite::DEFAULT_SLOW_READERS)]
+    slow_readers: usize,
+    /// Fan-out: the chat server's --slow policy.
+    #[arg(long, value_enum, default_value_t = SlowPolicy::default().into())]
+    slow: SlowArg,
+    /// Fan-out: the chat server's --sndbuf.
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
+}
+
+impl BenchArgs {
+    /// The suite's config, given the resolved `--connect` and `--chat` (with
+    /// `--server-pid`) addresses.
+    pub fn suite_config(
+        &self,
+        connect: Option<SocketAddr>,
+        chat: Option<(SocketAddr, Option<u32>)>,
+    ) -> Result<SuiteConfig> {
+        let d = *self.duration;
+        let cfg = SuiteConfig {
+            connect,
+            protos: self.proto.protos(),
+            parts: self.parts.iter().map(|&p| p.into()).collect(),
+            chat,
+            text: self.text,
+            rtt_size: self.size,
+            rtt_duration: d,
+            stream_duration: d,
+            udp_size: self.udp_size,
+            rate_bps: self.rate,
+            fanout_clients: self.clients,
+            fanout_rate: self.msg_rate,
+            fanout_duration: d,
+            fanout_slow_readers: self.slow_readers,
+            fanout_slow: self.slow.into(),
+            fanout_sndbuf: self.sndbuf,
+            setup_count: self.setup_count,
+            ..Default::default()
+        };
+        if cfg.runs_fanout() && cfg.fanout_slow_readers > 0 && self.proto != ProtoArg::Tcp {
+            bail!("slow readers are TCP members: use --proto tcp");
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Cmd};
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["nettool", "bench"]).unwrap();
+        let Cmd::Bench(a) = cli.cmd else {
+            panic!("not bench")
+        };
+        let cfg = a.suite_config(None, None).unwrap();
+        let def = SuiteConfig::default();
+        assert_eq!(cfg.protos, def.protos);
+        assert_eq!(cfg.parts, def.parts);
+        assert_eq!(cfg.rtt_size, def.rtt_size);
+        assert_eq!(cfg.rtt_duration, def.rtt_duration);
+        assert_eq!(cfg.stream_duration, def.stream_duration);
+        assert_eq!(cfg.fanout_duration, def.fanout_duration);
+        assert_eq!(cfg.udp_size, def.udp_size);
+        assert_eq!(cfg.rate_bps, def.rate_bps);
+        assert_eq!(cfg.fanout_clients, def.fanout_clients);
+        assert_eq!(cfg.fanout_rate, def.fanout_rate);
+        assert_eq!(cfg.fanout_slow_readers, def.fanout_slow_readers);
+        assert_eq!(cfg.fanout_slow, def.fanout_slow);
+        assert_eq!(cfg.setup_count, def.setup_count);
+    }
+
+    #[test]
+    fn slow_readers_need_tcp() {
+        let cli = Cli::try_parse_from(["nettool", "bench", "--slow-readers", "2"]).unwrap();
+        let Cmd::Bench(a) = cli.cmd else {
+            panic!("not bench")
+        };
+        let e = a.suite_config(None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "slow readers are TCP members: use --proto tcp"
+        );
+    }
+
+    #[test]
+    fn parts_mirror_the_library() {
+        for &p in PartArg::value_variants() {
+            assert!(PartArg::from(Part::from(p)) == p);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `nettool chat`: its flags, and their conversion into the chat server's and client's
+//! configs.
+
+use super::{duration, parse_size, Dur, ProtoArg, SlowArg};
+use anyhow::Result;
+use clap::Args;
+use nettool::chat::{self, client::ClientConfig, room};
+use nettool::tcp::{self, SlowPolicy};
+use nettool::udp::{self, budget::Rate};
+use nettool::wire::{binary, text};
+use std::net::SocketAddr;
+
+#[derive(Args)]
+pub struct ChatArgs {
+    /// Address to serve on (-l) or connect to: HOST:PORT, HOST or PORT [default: 127.0.0.1:7070]
+    pub addr: Option<String>,
+    /// Serve a room instead of joining one.
+    #[arg(short, long)]
+    pub listen: bool,
+    #[arg(long, value_enum, default_value = "tcp")]
+    pub proto: ProtoArg,
+    /// Client: the nickname to ask for.
+    #[arg(long)]
+    pub nick: Option<String>,
+    /// Print results (client `/stats` on exit) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub limits: ChatLimits,
+}
+
+#[derive(Args)]
+pub struct ChatLimits {
+    /// Members per room at most.
+    #[arg(long, default_value_t = room::DEFAULT_MAX_MEMBERS)]
+    max_members: usize,
+    /// TCP connections at most (including ones not yet joined).
+    #[arg(long, default_value_t = tcp::DEFAULT_MAX_CONNS)]
+    max_conns: usize,
+    /// Longest chat line (bytes).
+    #[arg(long, default_value_t = room::DEFAULT_MAX_TEXT)]
+    max_text: usize,
+    /// Longest text-protocol line (bytes).
+    #[arg(long, default_value_t = text::DEFAULT_MAX_LINE)]
+    max_line: usize,
+    /// Largest binary TCP frame (bytes).
+    #[arg(long, default_value_t = binary::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+    /// Largest UDP datagram (bytes).
+    #[arg(long, default_value_t = binary::DEFAULT_MAX_DATAGRAM)]
+    max_datagram: usize,
+    /// Messages queued per TCP member before it is too slow (see --slow).
+    #[arg(long, default_value_t = tcp::DEFAULT_QUEUE)]
+    queue: usize,
+    /// Bytes queued per TCP member before it is too slow (see --slow).
+    #[arg(long, default_value_t = tcp::DEFAULT_QUEUE_BYTES)]
+    queue_bytes: usize,
+    /// A TCP member whose queue is full: disconnect it ("too slow"), or drop its oldest
+    /// queued messages and tell it how many it missed.
+    #[arg(long, value_enum, default_value_t = SlowPolicy::default().into())]
+    slow: SlowArg,
+    /// TCP: kernel send buffer per member (SO_SNDBUF), e.g. 64K [default: kernel autotuning].
+    #[arg(long, value_parser = parse_size)]
+    sndbuf: Option<usize>,
+    /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
+    /// within this long.
+    #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_HANDSHAKE_TIMEOUT.into())]
+    handshake_timeout: Dur,
+    /// TCP: a peer holding an incomplete line or frame this long is disconnected.
+    #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_LINE_TIMEOUT.into())]
+    line_timeout: Dur,
+    /// UDP members silent this long are dropped (clients send keepalives at a third of it).
+    #[arg(long, value_parser = duration, default_value_t = udp::DEFAULT_IDLE_TIMEOUT.into())]
+    idle_timeout: Dur,
+    /// Messages per second each UDP member may send; more are dropped (0: unlimited).
+    #[arg(long, default_value_t = udp::DEFAULT_RATE)]
+    udp_rate: u32,
+    /// Messages a UDP member may send at once above --udp-rate.
+    #[arg(long, default_value_t = udp::DEFAULT_BURST)]
+    udp_burst: u32,
+}
+
+impl From<&ChatLimits> for chat::ServerConfig {
+    fn from(l: &ChatLimits) -> Self {
+        chat::ServerConfig {
+            room: room::RoomConfig {
+                max_members: l.max_members,
+                max_text: l.max_text,
+                // Two keepalives may be lost before a member counts as gone.
+                keepalive: *l.idle_timeout / 3,
+            },
+            tcp: tcp::TcpConfig {
+                max_conns: l.max_conns,
+                max_line: l.max_line,
+                max_frame: l.max_frame,
+                queue: l.queue,
+                queue_bytes: l.queue_bytes,
+                slow: l.slow.into(),
+                sndbuf: l.sndbuf,
+                handshake_timeout: *l.handshake_timeout,
+                line_timeout: *l.line_timeout,
+                ..Default::default()
+            },
+            udp: udp::UdpConfig {
+                max_datagram: l.max_datagram,
+                max_peers: l.max_members,
+                idle_timeout: *l.idle_timeout,
+                rate: Rate::new(l.udp_rate, l.udp_burst),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl ChatArgs {
+    /// The client's config, to join the room at `addr`.
+    pub fn client_config(&self, addr: SocketAddr) -> Result<ClientConfig> {
+        let l = &self.limits;
+        Ok(ClientConfig {
+            addr,
+            proto: self.proto.single()?,
+            nick: self.nick.clone(),
+            max_line: l.max_line,
+            max_frame: l.max_frame,
+            max_datagram: l.max_datagram,
+            json: self.json,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Cmd};
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["nettool", "chat", "-l"]).unwrap();
+        let Cmd::Chat(a) = cli.cmd else {
+            panic!("not chat")
+        };
+        let cfg = chat::ServerConfig::from(&a.limits);
+        let def = chat::ServerConfig::default();
+        assert_eq!(cfg.room.max_members, def.room.max_members);
+        assert_eq!(cfg.room.max_text, def.room.max_text);
+        assert_eq!(cfg.room.keepalive, def.room.keepalive);
+        assert_eq!(cfg.tcp.max_conns, def.tcp.max_conns);
+        assert_eq!(cfg.tcp.max_line, def.tcp.max_line);
+        assert_eq!(cfg.tcp.max_frame, def.tcp.max_frame);
+        assert_eq!(cfg.tcp.queue, def.tcp.queue);
+        assert_eq!(cfg.tcp.queue_bytes, def.tcp.queue_bytes);
+        assert_eq!(cfg.tcp.slow, def.tcp.slow);
+        assert_eq!(cfg.tcp.sndbuf, def.tcp.sndbuf);
+        assert_eq!(cfg.tcp.handshake_timeout, def.tcp.handshake_timeout);
+        assert_eq!(cfg.tcp.line_timeout, def.tcp.line_timeout);
+        assert_eq!(cfg.udp.max_datagram, def.udp.max_datagram);
+        assert_eq!(cfg.udp.max_peers, def.udp.max_peers);
+        assert_eq!(cfg.udp.idle_timeout, def.udp.idle_timeout);
+        assert_eq!(cfg.udp.rate, def.udp.rate);
+
+        let cli = Cli::try_parse_from(["nettool", "chat"]).unwrap();
+        let Cmd::Chat(a) = cli.cmd else {
+            panic!("not chat")
+        };
+        let def = ClientConfig::default();
+        let cfg = a.client_config(def.addr).unwrap();
+        assert_eq!(cfg.proto, def.proto);
+        assert_eq!(cfg.max_line, def.max_line);
+        assert_eq!(cfg.max_frame, def.max_frame);
+        assert_eq!(cfg.max_datagram, def.max_datagram);
+    }
+}
