@@ -77,12 +77,15 @@ struct ChatArgs {
 
 #[derive(Args)]
 struct ChatLimits {
-    /// Members per room at most.
-    #[arg(long, default_value_t = 1024)]
+    /// Members per room at most (TCP and UDP together).
+    #[arg(long, default_value_t = nettool::chat::room::DEFAULT_MAX_MEMBERS)]
     max_members: usize,
     /// TCP connections at most (including ones not yet joined).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = nettool::tcp::DEFAULT_MAX_CONNS)]
     max_conns: usize,
+    /// UDP members at most.
+    #[arg(long, default_value_t = nettool::udp::DEFAULT_MAX_PEERS)]
+    max_udp: usize,
     /// Longest chat line (bytes).
     #[arg(long, default_value_t = 1024)]
     max_text: usize,
@@ -288,11 +291,16 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
     let addr = addr::resolve(a.addr.as_deref(), addr::CHAT_PORT).await?;
     let l = &a.limits;
     if a.listen {
+        if a.proto != ProtoArg::Udp {
+            let wanted = (l.max_conns as u64).saturating_add(nettool::limits::SPARE_FDS);
+            nettool::limits::raise_nofile(wanted, "--max-conns");
+        }
         let cfg = chat::ServerConfig {
             room: nettool::chat::room::RoomConfig {
                 max_members: l.max_members,
                 max_text: l.max_text,
                 keepalive: l.idle_timeout / 3,
+                ..Default::default()
             },
             tcp: nettool::tcp::TcpConfig {
                 max_conns: l.max_conns,
@@ -308,7 +316,7 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
             },
             udp: nettool::udp::UdpConfig {
                 max_datagram: l.max_datagram,
-                max_peers: l.max_members,
+                max_peers: l.max_udp.min(l.max_members),
                 idle_timeout: l.idle_timeout,
                 rate: nettool::udp::budget::Rate::new(l.udp_rate, l.udp_burst),
                 ..Default::default()

@@ -102,8 +102,20 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         any_u64().prop_map(|t_us| ServerMsg::Pong { t_us }),
         any_text().prop_map(ServerMsg::Error),
         leave_reason().prop_map(|reason| ServerMsg::Bye { reason }),
-        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(joined, left, online)| ServerMsg::Presence { joined, left, online }),
-        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(page, pages, online)| ServerMsg::WhoPage { page, pages, online }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(joined, left, online)| {
+            ServerMsg::Presence {
+                joined,
+                left,
+                online,
+            }
+        }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(page, pages, online)| {
+            ServerMsg::WhoPage {
+                page,
+                pages,
+                online,
+            }
+        }),
         // New ServerMsg variant: add its arm here.
     ]
 }

@@ -22,9 +22,9 @@
 //! members, oldest first, ending with a line that says which page of how many
 //! (`/who 2` for the next).
 
+use super::roster::Roster;
 use crate::transport::{Close, Event, PeerId, PeerInfo, PeerSink, SendError};
 use crate::wire::{ClientMsg, LeaveReason, MemberInfo, Outgoing, ServerMsg};
-use super::roster::Roster;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

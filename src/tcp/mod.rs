@@ -2,7 +2,10 @@
 //! ([`tracker`]), per-connection reader ([`conn`]) and writer ([`writer`]) tasks, and
 //! the deadline on incomplete input ([`stall`]).
 //!
-//! Connections beyond the cap get a one-line refusal, written at once if the fresh
+//! At the cap, the oldest connection that has sent nothing since it connected (for at
+//! least the handshake timeout) is closed to make room (see [`tracker`]): idle
+//! connections cannot lock real members out. When there is none, the newcomer gets a
+//! one-line refusal, written at once if the fresh
 //! socket takes it (it nearly always does), else by a short task; such tasks are capped
 //! too, and beyond that the connection is simply closed, so a flood costs no more than
 //! the accepts.
@@ -31,6 +34,9 @@ use tracker::Tracker;
 const MAX_REFUSING: usize = 64;
 /// How long such a refusal may take.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Default cap on TCP connections: 10 000 members and some joining.
+pub const DEFAULT_MAX_CONNS: usize = 10_240;
 
 /// TCP limits and timeouts.
 #[derive(Debug, Clone)]
@@ -66,7 +72,7 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            max_conns: 1024,
+            max_conns: DEFAULT_MAX_CONNS,
             max_line: crate::wire::text::DEFAULT_MAX_LINE,
             max_frame: crate::wire::binary::DEFAULT_MAX_FRAME,
             queue: 1024,
@@ -145,6 +151,18 @@ impl Transport for TcpTransport {
                         events.clone(),
                         shutdown.clone(),
                     ));
+                }
+                None if self.tracker.evict_idle(self.cfg.handshake_timeout) => {
+                    let (tracker, cfg) = (self.tracker.clone(), self.cfg.clone());
+                    let (events, shutdown) = (events.clone(), shutdown.clone());
+                    tasks.spawn(async move {
+                        match tracker.admit_within(addr, REFUSAL_TIMEOUT).await {
+                            Some(guard) => {
+                                conn::run(stream, addr, guard, cfg, events, shutdown).await
+                            }
+                            None => drop(stream),
+                        }
+                    });
                 }
                 None => {
                     tracing::warn!(%addr, max = self.cfg.max_conns, "connection refused: server full");

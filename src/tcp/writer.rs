@@ -27,6 +27,8 @@ use super::tracker::ConnStats;
 
 /// Stop batching once this many bytes are gathered.
 const BATCH_BYTES: usize = 64 * 1024;
+/// What an idle text connection closed to make room at the cap is told.
+pub const EVICTED: &str = "* disconnected: server full, and this connection was idle\n";
 /// Buffers handed to one `writev` at most (Linux allows 1024).
 const MAX_IOV: usize = 64;
 
@@ -235,6 +237,12 @@ pub async fn run<W: AsyncWrite + Unpin>(
         tokio::select! {
             biased;
             _ = q.abort.cancelled() => return Ok(()),
+            _ = stats.evict.cancelled() => {
+                if q.shared.form == Form::Line {
+                    out.write_all(EVICTED.as_bytes()).await?;
+                }
+                return Ok(());
+            }
             _ = q.shared.wake.notified() => {}
             _ = q.flush.cancelled() => break,
         }

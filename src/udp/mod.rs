@@ -88,6 +88,8 @@ pub struct UdpConfig {
     pub cookie_period: Duration,
 }
 
+/// Default cap on registered UDP peers.
+pub const DEFAULT_MAX_PEERS: usize = 10_240;
 /// Default messages per second per UDP member.
 pub const DEFAULT_RATE: u32 = 100;
 /// Default burst per UDP member.
@@ -97,7 +99,7 @@ impl Default for UdpConfig {
     fn default() -> Self {
         UdpConfig {
             max_datagram: binary::DEFAULT_MAX_DATAGRAM,
-            max_peers: 1024,
+            max_peers: DEFAULT_MAX_PEERS,
             idle_timeout: Duration::from_secs(30),
             rate: Rate::new(DEFAULT_RATE, DEFAULT_BURST),
             handshake_rate: Rate::new(1000, 1000),

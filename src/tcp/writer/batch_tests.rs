@@ -47,7 +47,11 @@ impl Recorder {
 }
 
 impl AsyncWrite for Recorder {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(self.record(&[IoSlice::new(buf)])))
     }
 
