@@ -224,6 +224,18 @@ struct BenchArgs {
     /// Fan-out: the chat server's --sndbuf.
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
+    /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).
+    #[arg(long)]
+    pin: bool,
+    /// Capacity: members per protocol (TCP and UDP each).
+    #[arg(long, default_value_t = 10_000)]
+    members: usize,
+    /// Capacity: joins per second, both protocols together.
+    #[arg(long, default_value_t = 2000.0)]
+    join_rate: f64,
+    /// Capacity: lines broadcast once the room is full.
+    #[arg(long, default_value_t = 10)]
+    broadcasts: u64,
 }
 
 /// A byte count with an optional K or M suffix (powers of 1024).
@@ -415,6 +427,10 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         fanout_slow: a.slow,
         fanout_sndbuf: a.sndbuf,
         setup_count: a.setup_count,
+        pin: a.pin,
+        capacity_members: a.members,
+        capacity_join_rate: a.join_rate,
+        capacity_broadcasts: a.broadcasts,
         ..Default::default()
     };
     let report = bench::suite::run(&cfg).await?;

@@ -102,7 +102,8 @@ impl Default for UdpConfig {
             max_peers: DEFAULT_MAX_PEERS,
             idle_timeout: Duration::from_secs(30),
             rate: Rate::new(DEFAULT_RATE, DEFAULT_BURST),
-            handshake_rate: Rate::new(1000, 1000),
+            // Two per join (the first line, then the proof): 2 000 joins/s.
+            handshake_rate: Rate::new(4000, 4000),
             cookie_period: Duration::from_secs(60),
         }
     }
