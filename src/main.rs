@@ -236,6 +236,9 @@ struct BenchArgs {
     /// Capacity: lines broadcast once the room is full.
     #[arg(long, default_value_t = 10)]
     broadcasts: u64,
+    /// Internal: the capacity bench's UDP members, in a process of their own.
+    #[arg(long, hide = true)]
+    capacity_worker: Option<std::net::SocketAddr>,
 }
 
 /// A byte count with an optional K or M suffix (powers of 1024).
@@ -398,6 +401,9 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
 }
 
 async fn bench_cmd(a: BenchArgs) -> Result<()> {
+    if let Some(addr) = a.capacity_worker {
+        return bench::capacity::worker(addr, a.members, a.join_rate).await;
+    }
     let connect = match &a.connect {
         Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
         None => None,

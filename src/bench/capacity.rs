@@ -6,9 +6,11 @@
 //! every receiver (p50/p99 over all deliveries) and the server's CPU per delivery.
 //!
 //! Members speak text lines (netcat's view of the room), UDP ones after proving their
-//! address (`/ok CODE`). The load generator needs two descriptors per member pair and
-//! raises its own open-file limit for them ([`crate::limits`]). With `pin`, the server
-//! runs on CPU 0 and the load generator on CPU 1 (`taskset`).
+//! address (`/ok CODE`). Every member is a socket, and one process may not hold 20 000
+//! of them under the usual hard limit, so the UDP members live in a worker process (this
+//! binary again, `bench --capacity-worker ADDR`, see [`worker`]) that reports on stdout
+//! (`W` welcomed, `G` gone, `D µs` delivered) and sends the lines it reads on stdin.
+//! With `pin`, the server runs on CPU 0 and the load generator (and its worker) on CPU 1.
 
 use super::child::ChildServer;
 use super::cpu;
@@ -16,8 +18,10 @@ use crate::measure::latency::{histogram, Latency};
 use crate::wire::{now_us, Proto};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +81,7 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
         bail!("capacity needs members and a join rate");
     }
     let total = cfg.members * 2;
-    crate::limits::raise_nofile(total as u64 + 256, "the load generator's members");
+    crate::limits::raise_nofile(cfg.members as u64 + 256, "the load generator's members");
     let cap = (total + 64).to_string();
     let tcp_cap = (cfg.members + 64).to_string();
     let args = [
@@ -106,25 +110,56 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
     let rss_before = rss_kb(pid);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let seq = Arc::new(AtomicU64::new(0));
-    let mut senders: Vec<mpsc::UnboundedSender<String>> = Vec::new();
     let start = Instant::now();
+    let mut worker = Command::new(&cfg.exe)
+        .args(["bench", "--capacity-worker", &addr.to_string()])
+        .args(["--members", &cfg.members.to_string()])
+        .args(["--join-rate", &(cfg.join_rate / 2.0).to_string()])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut udp_say = worker
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("no worker stdin"))?;
+    let out = worker
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no worker stdout"))?;
+    let notes = tx.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let note = match line.split_once(' ') {
+                Some(("D", us)) => us.parse().ok().map(Note::Delivered),
+                _ if line == "W" => Some(Note::Welcomed),
+                _ if line == "G" => Some(Note::Gone),
+                _ => None,
+            };
+            if let Some(n) = note {
+                if notes.send(n).is_err() {
+                    return;
+                }
+            }
+        }
+    });
     let mut joined = 0u64;
     let mut gone = 0u64;
     let mut delivered = Vec::new();
-    for i in 0..total {
-        let due = start + Duration::from_secs_f64(i as f64 / cfg.join_rate);
+    let mut tcp_say = None;
+    let tcp_rate = cfg.join_rate / 2.0;
+    for i in 0..cfg.members {
+        let due = start + Duration::from_secs_f64(i as f64 / tcp_rate);
         // Count notes while pacing, so the channel does not pile up.
         while let Ok(n) = rx.try_recv() {
             tally(n, &mut joined, &mut gone, &mut delivered);
         }
         tokio::time::sleep_until(due).await;
-        let proto = if i % 2 == 0 { Proto::Tcp } else { Proto::Udp };
         let (say, said) = mpsc::unbounded_channel();
-        if i < 2 {
-            senders.push(say);
-        }
-        tokio::spawn(member(proto, addr, tx.clone(), said));
+        tcp_say.get_or_insert(say);
+        tokio::spawn(member(Proto::Tcp, addr, tx.clone(), said));
     }
+    let tcp_say = tcp_say.ok_or_else(|| anyhow!("no members"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while joined + gone < total as u64 {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -143,8 +178,12 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
     let mut expected = 0;
     for b in 0..cfg.broadcasts {
         let n = seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let from = &senders[(b % 2) as usize];
-        let _ = from.send(format!("{MARK} {n} {}", now_us()));
+        let line = format!("{MARK} {n} {}", now_us());
+        if b % 2 == 0 {
+            let _ = tcp_say.send(line);
+        } else {
+            writeln!(udp_say, "{line}").and_then(|_| udp_say.flush())?;
+        }
         expected += joined.saturating_sub(1);
         // Each line is measured on its own: the next waits for this one's deliveries.
         let quiet = Duration::from_secs(3);
@@ -166,6 +205,8 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
         _ => None,
     };
     drop(child);
+    let _ = worker.kill();
+    let _ = worker.wait();
     Ok(CapacityResult {
         tcp_members: cfg.members,
         udp_members: cfg.members,
@@ -184,6 +225,44 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
             .filter(|_| !delivered.is_empty())
             .map(|d| d.as_secs_f64() * 1e6 / delivered.len() as f64),
     })
+}
+
+/// The UDP half of the load, in a process of its own: join `members` UDP members to
+/// `addr` at `join_rate`, report on stdout, send each stdin line from the first member.
+pub async fn worker(addr: SocketAddr, members: usize, join_rate: f64) -> Result<()> {
+    crate::limits::raise_nofile(members as u64 + 256, "the capacity worker's members");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (say, said) = mpsc::unbounded_channel();
+    let mut said = Some(said);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if say.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let reporter = tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        while let Some(n) = rx.blocking_recv() {
+            let r = match n {
+                Note::Welcomed => writeln!(out, "W"),
+                Note::Gone => writeln!(out, "G"),
+                Note::Delivered(us) => writeln!(out, "D {us}"),
+            };
+            if r.and_then(|_| out.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    let start = Instant::now();
+    for i in 0..members {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / join_rate)).await;
+        let said = said.take().unwrap_or_else(|| mpsc::unbounded_channel().1);
+        tokio::spawn(member(Proto::Udp, addr, tx.clone(), said));
+    }
+    drop(tx);
+    let _ = reporter.await;
+    Ok(())
 }
 
 fn tally(n: Note, joined: &mut u64, gone: &mut u64, delivered: &mut Vec<u64>) {
