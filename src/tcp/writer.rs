@@ -1,8 +1,12 @@
 //! The writer half of a TCP peer: a queue bounded in messages and bytes (the room's
-//! [`PeerSink`]) drained by a task that sends whatever is queued in one `writev` of the
-//! messages' shared bytes (no copy): when the room is busy, everything it queued for the
-//! peer in one batch of events leaves in one system call; when it is idle, the one
-//! message leaves at once, since the writer is woken as soon as it is queued.
+//! [`PeerSink`]) drained by a task that sends whatever is queued in one write: when the
+//! room is busy, everything it queued for the peer in one batch of events leaves in one
+//! system call; when it is idle, the one message leaves at once, since the writer is
+//! woken as soon as it is queued. The messages are copied into one buffer rather than
+//! handed to `writev` as they are: for chat-sized messages the kernel's walk over many
+//! small iovecs cost more than the copy (measured: 0.34 against 0.21 µs of server CPU
+//! per delivery at 50 × 260 msg/s). The buffer is allocated on first use, so an idle
+//! member holds none.
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -14,9 +18,8 @@
 use crate::transport::{Close, PeerSink, SendError};
 use crate::wire::outgoing::Form;
 use crate::wire::{Outgoing, ServerMsg};
-use bytes::{Buf, Bytes};
+use bytes::BytesMut;
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -29,8 +32,6 @@ use super::tracker::ConnStats;
 const BATCH_BYTES: usize = 64 * 1024;
 /// What an idle text connection closed to make room at the cap is told.
 pub const EVICTED: &str = "* disconnected: server full, and this connection was idle\n";
-/// Buffers handed to one `writev` at most (Linux allows 1024).
-const MAX_IOV: usize = 64;
 
 /// What to do with a peer whose queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -151,22 +152,21 @@ impl Drop for Queue {
 }
 
 impl Queue {
-    /// Move queued messages (up to a batch) into `buf` as their shared bytes, preceded
-    /// by a notice if messages were dropped since the last batch. Returns whether the
-    /// sink is gone.
-    fn take(&self, buf: &mut Batch) -> bool {
+    /// Move queued messages (up to a batch) into `buf`, preceded by a notice if messages
+    /// were dropped since the last batch. Returns whether the sink is gone.
+    fn take(&self, buf: &mut BytesMut) -> bool {
         let mut st = self.shared.lock();
         if st.dropped > 0 {
             let notice = Outgoing::new(ServerMsg::Error(dropped_notice(st.dropped)));
             st.dropped = 0;
-            buf.push(&notice, self.shared.form);
+            push(buf, &notice, self.shared.form);
         }
-        while buf.len < BATCH_BYTES {
+        while buf.len() < BATCH_BYTES {
             let Some((m, n)) = st.q.pop_front() else {
                 break;
             };
             st.bytes -= n;
-            buf.push(&m, self.shared.form);
+            push(buf, &m, self.shared.form);
         }
         st.sink_gone
     }
@@ -218,7 +218,8 @@ pub async fn run<W: AsyncWrite + Unpin>(
     q: Queue,
     stats: Arc<ConnStats>,
 ) -> std::io::Result<()> {
-    let mut buf = Batch::default();
+    // Allocated on the first message, not up front: an idle member costs no buffer.
+    let mut buf = BytesMut::new();
     loop {
         let gone = q.take(&mut buf);
         if !buf.is_empty() {
@@ -264,66 +265,23 @@ pub async fn run<W: AsyncWrite + Unpin>(
     }
 }
 
-/// The messages of one batch, as the shared bytes of each (a clone of a `Bytes` is a
-/// reference count, not a copy).
-#[derive(Default)]
-struct Batch {
-    parts: VecDeque<Bytes>,
-    len: usize,
-}
-
-impl Batch {
-    fn push(&mut self, msg: &Outgoing, form: Form) {
-        if let Some(bytes) = msg.bytes(form) {
-            if !bytes.is_empty() {
-                self.len += bytes.len();
-                self.parts.push_back(bytes.clone());
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    /// Forget the first `n` bytes (written).
-    fn advance(&mut self, mut n: usize) {
-        self.len -= n;
-        while n > 0 {
-            let Some(first) = self.parts.front_mut() else {
-                return;
-            };
-            if n < first.len() {
-                first.advance(n);
-                return;
-            }
-            n -= first.len();
-            self.parts.pop_front();
-        }
-    }
-}
-
-/// Write the whole batch: one `writev` of up to [`MAX_IOV`] buffers at a time.
 async fn write<W: AsyncWrite + Unpin>(
     out: &mut W,
-    buf: &mut Batch,
+    buf: &mut BytesMut,
     stats: &ConnStats,
 ) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-        let mut k = 0;
-        for (slot, part) in iov.iter_mut().zip(&buf.parts) {
-            *slot = IoSlice::new(part);
-            k += 1;
-        }
-        let n = out.write_vectored(&iov[..k]).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-        buf.advance(n);
-    }
+    out.write_all(buf).await?;
+    stats
+        .bytes_out
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    buf.clear();
     Ok(())
+}
+
+fn push(buf: &mut BytesMut, msg: &Outgoing, form: Form) {
+    if let Some(bytes) = msg.bytes(form) {
+        buf.extend_from_slice(bytes);
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The writer's batching: what the room queued before the writer ran leaves in one
-//! `writev`; a message queued to an idle writer leaves at once, alone; a short write
+//! write; a message queued to an idle writer leaves at once, alone; a short write
 //! resumes where it stopped. No timing is asserted: the writes are counted.
 
 use super::*;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
