@@ -8,6 +8,9 @@ drift hits both sides alike; medians of RUNS runs):
   stream             nettool bench stream  vs  iperf3 (TCP; UDP unpaced at 1200 B and 64 B)
   chat fan-out       nettool chat -l       vs  the lesson's Node.js server, ncat --chat
                      at 10 x 14 000, 50 x 260 and 200 x 16 msg/s (TCP; nettool also UDP)
+  pinned fan-out     the same text fan-out, nettool vs Node, server on CPU 0 and load
+                     generator on CPU 1 (taskset; `bench --pin`), at 50 x 260, 200 x 16
+                     and 5 x 10 msg/s: CPU per delivery per core
 
 Installs nothing: a missing tool is named and its rows are skipped. Run through
 scripts/compare.sh, which builds the release binary first.
@@ -31,9 +34,10 @@ NETTOOL = str(ROOT / "target" / "release" / "nettool")
 NODE_SERVER = str(ROOT / "tests" / "peers" / "chat-server.js")
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = int(os.environ.get("SECONDS_EACH", "3"))
-PARTS = os.environ.get("PARTS", "rtt stream fanout").split()
+PARTS = os.environ.get("PARTS", "rtt stream fanout pinned").split()
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
+PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
 
 missing = [t for t in INSTALL if shutil.which(t) is None]
@@ -165,21 +169,22 @@ def fanout_nettool(proto, clients, rate):
     return fanout_fields(r["fanout"][proto])
 
 
-def fanout_external(kind, clients, rate):
+def fanout_external(kind, clients, rate, pin=False):
     port = free_port()
+    cpu0 = ["taskset", "-c", "0"] if pin else []
     if kind == "node":
-        srv = Server(["node", NODE_SERVER, str(port)], "listening")
+        srv = Server([*cpu0, "node", NODE_SERVER, str(port)], "listening")
     elif kind == "ncat":
         srv = Server(["ncat", "-v", "--chat", "--max-conns", "1000", "-l", "127.0.0.1",
                       str(port)], "Listening")
     else:  # nettool's own server, spoken to in text lines like the others
-        srv = Server([NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
+        srv = Server([*cpu0, NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
                       "--max-members", "1000", "--max-conns", "1000", "--queue", "4096"],
                      "serving")
     try:
         r = nettool_bench(["fanout"], "--proto", "tcp", "--clients", str(clients),
                           "--msg-rate", str(rate), "--chat", f"127.0.0.1:{port}",
-                          "--server-pid", str(srv.pid), "--text")
+                          "--server-pid", str(srv.pid), "--text", *(["--pin"] if pin else []))
     finally:
         alive = srv.proc.poll() is None
         srv.stop()
@@ -351,12 +356,31 @@ def part_fanout():
                     f"load generator {r['loadgen_cpu_s'] or 0:.2f} CPU-s in {r['seconds']:.1f} s")
 
 
+def part_pinned():
+    if shutil.which("taskset") is None:
+        log("pinned fan-out: taskset is missing; skipped")
+        return
+    for clients, rate in PINNED_LOADS:
+        label = f"pinned fan-out {clients} x {rate:g}/s"
+        log(label)
+        pairs = [("nettool", lambda c=clients, r=rate: fanout_external("nettool", c, r, True))]
+        if "node" not in missing:
+            pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r, True)))
+        res = interleave(pairs)
+        raw[f"pinned_{clients}x{rate:g}"] = res
+        n, node = res.get("nettool") or {}, res.get("node") or {}
+        row(f"{label}: CPU/delivery", n.get("server_us_per_delivery"), "node",
+            node.get("server_us_per_delivery"), "≤ 0.5×", cpu)
+        row(f"{label}: p99", n.get("p99_us"), "node", node.get("p99_us"), "≤ 0.2×", us)
+
+
 def main():
     if not os.access(NETTOOL, os.X_OK):
         sys.exit(f"{NETTOOL} is missing: run scripts/compare.sh (it builds it)")
     for t in missing:
         log(f"missing: {t} (apt-get install {INSTALL[t]}); its comparisons are skipped")
-    for part, fn in (("rtt", part_rtt), ("stream", part_stream), ("fanout", part_fanout)):
+    for part, fn in (("rtt", part_rtt), ("stream", part_stream), ("fanout", part_fanout),
+                     ("pinned", part_pinned)):
         if part in PARTS:
             fn()
     OUT.parent.mkdir(parents=True, exist_ok=True)

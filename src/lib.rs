@@ -17,6 +17,7 @@
 //! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`measure`] | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |
+//! | [`limits`] | the open-file limit, raised to what the caps need |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod bench;
 pub mod bind;
 pub mod chat;
 pub mod echo;
+pub mod limits;
 pub mod measure;
 pub mod shutdown;
 pub mod tcp;

@@ -45,6 +45,10 @@ fn main() -> Result<()> {
 async fn chat_cmd(a: ChatArgs) -> Result<()> {
     let addr = addr::resolve(a.addr.as_deref(), addr::CHAT_PORT).await?;
     if a.listen {
+        if a.proto.protos().contains(&nettool::wire::Proto::Tcp) {
+            let wanted = (a.limits.max_conns as u64).saturating_add(nettool::limits::SPARE_FDS);
+            nettool::limits::raise_nofile(wanted, "--max-conns");
+        }
         let cfg = chat::ServerConfig::from(&a.limits);
         let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
         eprintln!(
@@ -86,6 +90,9 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
 }
 
 async fn bench_cmd(a: BenchArgs) -> Result<()> {
+    if let Some(addr) = a.capacity_worker {
+        return bench::capacity::worker(addr, a.members, a.join_rate).await;
+    }
     let connect = match &a.connect {
         Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
         None => None,

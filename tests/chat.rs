@@ -51,6 +51,7 @@ async fn three_members(proto: Proto) {
     for nick in ["bob", "carol"] {
         assert!(who.contains(&format!("{nick} ({p}, ")), "{who}");
     }
+    alice.expect("* 3 online, page 1 of 1").await;
 
     // Leaving is announced with its reason.
     carol.send(ClientMsg::Bye).await;

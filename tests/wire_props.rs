@@ -70,6 +70,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         }),
         any_text().prop_map(ClientMsg::Nick),
         Just(ClientMsg::Who),
+        any::<u32>().prop_map(ClientMsg::WhoPage),
         any_u64().prop_map(|t_us| ClientMsg::Ping { t_us }),
         Just(ClientMsg::Bye),
         // New ClientMsg variant: add its arm here.
@@ -101,6 +102,20 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         any_u64().prop_map(|t_us| ServerMsg::Pong { t_us }),
         any_text().prop_map(ServerMsg::Error),
         leave_reason().prop_map(|reason| ServerMsg::Bye { reason }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(joined, left, online)| {
+            ServerMsg::Presence {
+                joined,
+                left,
+                online,
+            }
+        }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(page, pages, online)| {
+            ServerMsg::WhoPage {
+                page,
+                pages,
+                online,
+            }
+        }),
         // New ServerMsg variant: add its arm here.
     ]
 }
@@ -115,6 +130,7 @@ fn client_variant(m: &ClientMsg) -> &'static str {
         ClientMsg::Who => "Who",
         ClientMsg::Ping { .. } => "Ping",
         ClientMsg::Bye => "Bye",
+        ClientMsg::WhoPage(_) => "WhoPage",
     }
 }
 
@@ -130,6 +146,8 @@ fn server_variant(m: &ServerMsg) -> &'static str {
         ServerMsg::Pong { .. } => "Pong",
         ServerMsg::Error(_) => "Error",
         ServerMsg::Bye { .. } => "Bye",
+        ServerMsg::Presence { .. } => "Presence",
+        ServerMsg::WhoPage { .. } => "WhoPage",
     }
 }
 

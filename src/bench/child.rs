@@ -1,6 +1,7 @@
 //! A nettool server run as a child process, so that its CPU time can be measured apart
 //! from the load generator's. Its address is read from the `serving … on ADDR` line it
 //! prints on stderr; the rest of stderr is drained so it never blocks on a full pipe.
+//! For per-core comparisons the child and the load generator can be pinned to CPUs.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -18,7 +19,21 @@ pub struct ChildServer {
 impl ChildServer {
     /// Start `exe ARGS…` and wait (bounded) for its address.
     pub fn spawn(exe: &Path, args: &[&str]) -> Result<ChildServer> {
-        let mut child = Command::new(exe)
+        Self::spawn_pinned(exe, args, None)
+    }
+
+    /// Like [`ChildServer::spawn`], on CPU `cpu` only if given (through `taskset`, which
+    /// execs the server, so the pid is the server's).
+    pub fn spawn_pinned(exe: &Path, args: &[&str], cpu: Option<usize>) -> Result<ChildServer> {
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(c.to_string()).arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
+        let mut child = cmd
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -52,6 +67,24 @@ impl ChildServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// Pin every thread of this process to CPU `cpu` (`taskset -a -p`); a warning if that fails.
+pub fn pin_self(cpu: usize) {
+    let ok = Command::new("taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &cpu.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        tracing::warn!("cannot pin the load generator to CPU {cpu} (taskset)");
     }
 }
 

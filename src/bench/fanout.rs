@@ -63,6 +63,8 @@ pub struct FanoutConfig {
     pub slow: SlowPolicy,
     /// The spawned server's `--sndbuf`.
     pub sndbuf: Option<usize>,
+    /// Server on CPU 0 (when spawned), load generator on CPU 1.
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,12 +154,15 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
             if let Some(n) = &sndbuf {
                 args.extend(["--sndbuf", n]);
             }
-            let child = ChildServer::spawn(exe, &args)?;
+            let child = ChildServer::spawn_pinned(exe, &args, cfg.pin.then_some(0))?;
             let (addr, pid) = (child.addr, child.pid());
             (Some(child), addr, Some(pid))
         }
         Server::External { addr, pid } => (None, *addr, *pid),
     };
+    if cfg.pin {
+        super::child::pin_self(1);
+    }
     let window = Arc::new(Window {
         start_us: AtomicU64::new(u64::MAX),
         end_us: AtomicU64::new(u64::MAX),

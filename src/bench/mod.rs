@@ -5,6 +5,7 @@
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
 //! | [`fanout`] | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
+//! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
 //! | [`child`] | a server child process (for its CPU time) |
 //! | [`setup`] | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
@@ -12,6 +13,7 @@
 //! | [`report`] | the report: JSON fields and the side-by-side table |
 //! | [`plot`] | `--plot DIR`: SVG charts |
 
+pub mod capacity;
 pub mod child;
 pub mod cpu;
 pub mod fanout;

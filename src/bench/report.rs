@@ -1,6 +1,7 @@
 //! The bench report: one object (stable field names, for `--json`) and its
 //! side-by-side table, a TCP column and a UDP column.
 
+use super::capacity::CapacityResult;
 use super::fanout::FanoutResult;
 use super::rtt::RttResult;
 use super::setup::SetupResult;
@@ -37,6 +38,7 @@ pub struct Report {
     pub stream: Pair<StreamResult>,
     pub fanout: Pair<FanoutResult>,
     pub setup: Pair<SetupResult>,
+    pub capacity: Option<CapacityResult>,
 }
 
 impl Report {
@@ -52,6 +54,7 @@ impl Report {
             stream: Pair::default(),
             fanout: Pair::default(),
             setup: Pair::default(),
+            capacity: None,
         }
     }
 
@@ -207,6 +210,49 @@ impl fmt::Display for Report {
                 r[0], r[1], r[2], r[3]
             )?;
         }
+        if let Some(c) = &self.capacity {
+            write_capacity(f, c)?;
+        }
         Ok(())
     }
+}
+
+/// The capacity run, one room over both protocols, below the table.
+fn write_capacity(f: &mut fmt::Formatter<'_>, c: &CapacityResult) -> fmt::Result {
+    let kb = |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MB", v as f64 / 1024.0));
+    writeln!(f)?;
+    writeln!(
+        f,
+        "capacity: {} TCP + {} UDP members in one room",
+        c.tcp_members, c.udp_members
+    )?;
+    writeln!(
+        f,
+        "  joined        {} in {:.1} s ({:.0} joins/s), {} dropped or never welcomed",
+        c.joined, c.join_seconds, c.joins_per_s, c.dropped
+    )?;
+    writeln!(
+        f,
+        "  server RSS    {} empty, {} full, {} per member",
+        kb(c.server_rss_before_kb),
+        kb(c.server_rss_full_kb),
+        c.rss_per_member_bytes
+            .map_or("-".into(), |b| format!("{:.1} KB", b as f64 / 1024.0))
+    )?;
+    let lat = |q: fn(&Latency) -> f64| c.latency.as_ref().map_or("-".into(), |l| us(q(l)));
+    writeln!(
+        f,
+        "  broadcast     {} lines, {} of {} delivered, latency p50 {} p99 {}",
+        c.broadcasts,
+        c.delivered,
+        c.expected,
+        lat(|l| l.p50_us),
+        lat(|l| l.p99_us)
+    )?;
+    writeln!(
+        f,
+        "  server CPU    {} per delivery",
+        c.server_cpu_us_per_delivery
+            .map_or("-".into(), |v| format!("{v:.2} µs"))
+    )
 }

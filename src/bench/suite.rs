@@ -27,6 +27,8 @@ pub enum Part {
     Setup,
     /// N chat clients in one room.
     Fanout,
+    /// One room filled with N TCP and N UDP members (only when named).
+    Capacity,
 }
 
 /// What the suite runs, and how long each part takes.
@@ -58,6 +60,12 @@ pub struct SuiteConfig {
     pub fanout_sndbuf: Option<usize>,
     pub setup_count: u64,
     pub progress: bool,
+    /// Fan-out and capacity: server on CPU 0, load generator on CPU 1.
+    pub pin: bool,
+    /// Capacity: members per protocol, joins per second, lines broadcast.
+    pub capacity_members: usize,
+    pub capacity_join_rate: f64,
+    pub capacity_broadcasts: u64,
 }
 
 /// Default length of each round-trip, stream and fan-out measurement.
@@ -76,6 +84,12 @@ pub const DEFAULT_FANOUT_RATE: f64 = 200.0;
 pub const DEFAULT_SLOW_READERS: usize = 0;
 /// Default [`SuiteConfig::setup_count`].
 pub const DEFAULT_SETUP_COUNT: u64 = 1000;
+/// Default [`SuiteConfig::capacity_members`] (per protocol).
+pub const DEFAULT_CAPACITY_MEMBERS: usize = 10_000;
+/// Default [`SuiteConfig::capacity_join_rate`] (joins per second, both protocols).
+pub const DEFAULT_CAPACITY_JOIN_RATE: f64 = 2000.0;
+/// Default [`SuiteConfig::capacity_broadcasts`].
+pub const DEFAULT_CAPACITY_BROADCASTS: u64 = 10;
 
 impl Default for SuiteConfig {
     fn default() -> Self {
@@ -99,6 +113,10 @@ impl Default for SuiteConfig {
             fanout_sndbuf: None,
             setup_count: DEFAULT_SETUP_COUNT,
             progress: true,
+            pin: false,
+            capacity_members: DEFAULT_CAPACITY_MEMBERS,
+            capacity_join_rate: DEFAULT_CAPACITY_JOIN_RATE,
+            capacity_broadcasts: DEFAULT_CAPACITY_BROADCASTS,
         }
     }
 }
@@ -277,6 +295,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 slow_readers: cfg.fanout_slow_readers,
                 slow: cfg.fanout_slow,
                 sndbuf: cfg.fanout_sndbuf,
+                pin: cfg.pin,
             };
             let r = fanout::run(&c)
                 .await
@@ -284,6 +303,17 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             set(&mut report.fanout, proto, r);
             bar.inc(1);
         }
+    }
+    if cfg.parts.contains(&Part::Capacity) {
+        bar.set_message("capacity");
+        let c = super::capacity::CapacityConfig {
+            exe: cfg.exe.clone(),
+            members: cfg.capacity_members,
+            join_rate: cfg.capacity_join_rate,
+            broadcasts: cfg.capacity_broadcasts,
+            pin: cfg.pin,
+        };
+        report.capacity = Some(super::capacity::run(&c).await.context("capacity")?);
     }
     bar.finish_and_clear();
     if let Some(echo) = local {

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod room;
+pub mod roster;
 pub mod server;
 
 #[cfg(test)]

@@ -6,7 +6,23 @@
 //! feeding the same channel. A broadcast wraps the message in one [`Outgoing`], so it is
 //! encoded once per wire form and the same bytes go to every member. The room never
 //! waits on a member: a full queue means the member is too slow and is dropped.
+//!
+//! Events are taken in batches ([`EVENT_BATCH`] at most): the server runs on one thread,
+//! so no writer runs while the room handles a batch, and each member's writer then finds
+//! everything the batch queued for it and sends it in one write (one datagram train over
+//! UDP). When the room is idle a batch is one event, and it goes out at once.
+//!
+//! # A large room
+//!
+//! Announcing every join to every member costs N² lines while a room fills. Up to
+//! [`RoomConfig::announce_limit`] members, joins, leaves and renames are announced one
+//! by one; beyond it they are counted and summed up once per [`PRESENCE_EVERY`]
+//! (`* 37 joined, 5 left in the last second (20000 online)`), and a rename is told to
+//! the member who made it only. `/who` answers a page of [`RoomConfig::who_page`]
+//! members, oldest first, ending with a line that says which page of how many
+//! (`/who 2` for the next).
 
+use super::roster::Roster;
 use crate::transport::{Close, Event, PeerId, PeerInfo, PeerSink, SendError};
 use crate::wire::{ClientMsg, LeaveReason, MemberInfo, Outgoing, ServerMsg};
 use std::collections::HashMap;
@@ -19,6 +35,16 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_NICK: usize = 32;
 /// `/who` answers are split into messages of at most this many members, so each fits a datagram.
 const WHO_CHUNK: usize = 16;
+/// Events the room takes from its channel before its writers run.
+pub const EVENT_BATCH: usize = 1024;
+/// How often a large room sums up its joins and leaves.
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
+/// Default room size: 10 000 members over each of TCP and UDP.
+pub const DEFAULT_MAX_MEMBERS: usize = 20_000;
+/// Default size beyond which joins and leaves are summed up, not announced one by one.
+pub const DEFAULT_ANNOUNCE_LIMIT: usize = 100;
+/// Default number of members in one `/who` page.
+pub const DEFAULT_WHO_PAGE: usize = 64;
 
 /// Room limits.
 #[derive(Debug, Clone)]
@@ -29,10 +55,13 @@ pub struct RoomConfig {
     pub max_text: usize,
     /// How often UDP clients must send something (told to them in `Welcome`).
     pub keepalive: Duration,
+    /// Beyond this many members, joins, leaves and renames are no longer announced one
+    /// by one (see the module docs).
+    pub announce_limit: usize,
+    /// Members per `/who` page.
+    pub who_page: usize,
 }
 
-/// Default [`RoomConfig::max_members`].
-pub const DEFAULT_MAX_MEMBERS: usize = 1024;
 /// Default [`RoomConfig::max_text`].
 pub const DEFAULT_MAX_TEXT: usize = 1024;
 /// Default [`RoomConfig::keepalive`]: a third of the UDP transport's default idle timeout.
@@ -44,6 +73,8 @@ impl Default for RoomConfig {
             max_members: DEFAULT_MAX_MEMBERS,
             max_text: DEFAULT_MAX_TEXT,
             keepalive: DEFAULT_KEEPALIVE,
+            announce_limit: DEFAULT_ANNOUNCE_LIMIT,
+            who_page: DEFAULT_WHO_PAGE,
         }
     }
 }
@@ -58,6 +89,8 @@ pub struct RoomStats {
     pub delivered: u64,
     pub dropped_slow: u64,
     pub invalid: u64,
+    /// `Presence` summaries broadcast (a large room's joins and leaves).
+    pub presence: u64,
 }
 
 struct Member {
@@ -72,8 +105,13 @@ pub struct Room {
     cfg: RoomConfig,
     members: HashMap<PeerId, Member>,
     nicks: HashMap<String, PeerId>,
+    /// Members in join order, for `/who` pages.
+    roster: Roster,
     guests: u64,
     stats: RoomStats,
+    /// Joins and leaves not yet announced (a large room sums them up).
+    joined: u32,
+    left: u32,
 }
 
 impl Room {
@@ -82,8 +120,11 @@ impl Room {
             cfg,
             members: HashMap::new(),
             nicks: HashMap::new(),
+            roster: Roster::default(),
             guests: 0,
             stats: RoomStats::default(),
+            joined: 0,
+            left: 0,
         }
     }
 
@@ -94,14 +135,22 @@ impl Room {
         mut events: mpsc::Receiver<Event>,
         shutdown: CancellationToken,
     ) -> RoomStats {
+        let mut batch = Vec::with_capacity(EVENT_BATCH);
+        let mut presence = tokio::time::interval(PRESENCE_EVERY);
+        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                ev = events.recv() => match ev {
-                    Some(ev) => self.handle(ev),
-                    None => break,
-                },
+                _ = presence.tick() => self.announce_presence(),
+                n = events.recv_many(&mut batch, EVENT_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for ev in batch.drain(..) {
+                        self.handle(ev);
+                    }
+                }
             }
         }
         self.shutdown();
@@ -144,6 +193,26 @@ impl Room {
         }
     }
 
+    /// Whether joins and leaves are summed up rather than announced one by one.
+    fn large(&self) -> bool {
+        self.members.len() > self.cfg.announce_limit
+    }
+
+    /// Broadcast the joins and leaves counted since the last call, if any (a large room
+    /// calls this once per [`PRESENCE_EVERY`]).
+    pub fn announce_presence(&mut self) {
+        if self.joined == 0 && self.left == 0 {
+            return;
+        }
+        let msg = ServerMsg::Presence {
+            joined: std::mem::take(&mut self.joined),
+            left: std::mem::take(&mut self.left),
+            online: self.members.len() as u32,
+        };
+        self.stats.presence += 1;
+        self.broadcast(None, msg);
+    }
+
     /// Tell everyone the server is going away and close them with a flush.
     pub fn shutdown(&mut self) {
         let bye = Arc::new(Outgoing::new(ServerMsg::Bye {
@@ -154,6 +223,7 @@ impl Room {
             m.sink.close(Close::Flush);
         }
         self.nicks.clear();
+        self.roster = Roster::default();
     }
 
     fn join(
@@ -189,6 +259,7 @@ impl Room {
         self.stats.joined += 1;
         let proto = info.proto;
         self.nicks.insert(nick.clone(), peer);
+        self.roster.insert(peer);
         self.members.insert(
             peer,
             Member {
@@ -202,7 +273,11 @@ impl Room {
             self.reply(peer, ServerMsg::Error(why));
         }
         self.welcome(peer);
-        self.broadcast(Some(peer), ServerMsg::Joined { nick, proto });
+        if self.large() {
+            self.joined = self.joined.saturating_add(1);
+        } else {
+            self.broadcast(Some(peer), ServerMsg::Joined { nick, proto });
+        }
     }
 
     fn welcome(&mut self, peer: PeerId) {
@@ -245,7 +320,8 @@ impl Room {
                 self.stats.delivered += n;
             }
             ClientMsg::Nick(wanted) => self.rename(peer, &wanted),
-            ClientMsg::Who => self.who(peer),
+            ClientMsg::Who => self.who(peer, 1),
+            ClientMsg::WhoPage(page) => self.who(peer, page),
             ClientMsg::Ping { t_us } => self.reply(peer, ServerMsg::Pong { t_us }),
             ClientMsg::Bye => {
                 self.reply(
@@ -278,29 +354,40 @@ impl Room {
         if let Some(m) = self.members.get_mut(&peer) {
             m.nick = new.clone();
         }
-        self.broadcast(None, ServerMsg::Renamed { old, new });
+        if self.large() {
+            self.reply(peer, ServerMsg::Renamed { old, new });
+        } else {
+            self.broadcast(None, ServerMsg::Renamed { old, new });
+        }
     }
 
-    fn who(&mut self, peer: PeerId) {
-        let mut list: Vec<(&Instant, MemberInfo)> = self
-            .members
-            .values()
-            .map(|m| {
-                (
-                    &m.since,
-                    MemberInfo {
-                        nick: m.nick.clone(),
-                        proto: m.info.proto,
-                        online_s: m.since.elapsed().as_secs(),
-                    },
-                )
+    /// One page (from 1) of the member list, oldest first, then which page it was.
+    fn who(&mut self, peer: PeerId, page: u32) {
+        let size = self.cfg.who_page.max(1);
+        let online = self.members.len();
+        let pages = online.div_ceil(size).max(1);
+        let page = (page.max(1) as usize).min(pages);
+        let list: Vec<MemberInfo> = self
+            .roster
+            .page(page, size)
+            .filter_map(|id| self.members.get(&id))
+            .map(|m| MemberInfo {
+                nick: m.nick.clone(),
+                proto: m.info.proto,
+                online_s: m.since.elapsed().as_secs(),
             })
             .collect();
-        list.sort_by_key(|(since, _)| **since);
-        let list: Vec<MemberInfo> = list.into_iter().map(|(_, m)| m).collect();
         for chunk in list.chunks(WHO_CHUNK) {
             self.reply(peer, ServerMsg::Members(chunk.to_vec()));
         }
+        self.reply(
+            peer,
+            ServerMsg::WhoPage {
+                page: page as u32,
+                pages: pages as u32,
+                online: online as u32,
+            },
+        );
     }
 
     /// Remove `peer` (if a member), announce it, and close its sink if `close` says so.
@@ -310,8 +397,14 @@ impl Room {
         };
         tracing::info!(%peer, nick = %m.nick, %reason, "left");
         self.nicks.remove(&m.nick);
+        self.roster.remove(peer);
         if let Some(how) = close {
             m.sink.close(how);
+        }
+        // A member leaving a large room (one over the limit before it left) is counted.
+        if self.members.len() >= self.cfg.announce_limit {
+            self.left = self.left.saturating_add(1);
+            return;
         }
         self.broadcast(
             None,
@@ -403,3 +496,6 @@ pub fn valid_nick(wanted: &str) -> Result<String, String> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,6 +19,9 @@ pub enum PartArg {
     Setup,
     /// N chat clients in one room.
     Fanout,
+    /// N TCP + N UDP members joined at a rate; memory, latency and CPU at that size
+    /// (only when named).
+    Capacity,
 }
 
 impl From<PartArg> for Part {
@@ -28,6 +31,7 @@ impl From<PartArg> for Part {
             PartArg::Stream => Part::Stream,
             PartArg::Setup => Part::Setup,
             PartArg::Fanout => Part::Fanout,
+            PartArg::Capacity => Part::Capacity,
         }
     }
 }
@@ -39,6 +43,7 @@ impl From<Part> for PartArg {
             Part::Stream => PartArg::Stream,
             Part::Setup => PartArg::Setup,
             Part::Fanout => PartArg::Fanout,
+            Part::Capacity => PartArg::Capacity,
         }
     }
 }
@@ -98,6 +103,21 @@ pub struct BenchArgs {
     /// Fan-out: the chat server's --sndbuf.
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
+    /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).
+    #[arg(long)]
+    pin: bool,
+    /// Capacity: members per protocol (TCP and UDP each).
+    #[arg(long, default_value_t = suite::DEFAULT_CAPACITY_MEMBERS)]
+    pub members: usize,
+    /// Capacity: joins per second, both protocols together.
+    #[arg(long, default_value_t = suite::DEFAULT_CAPACITY_JOIN_RATE)]
+    pub join_rate: f64,
+    /// Capacity: lines broadcast once the room is full.
+    #[arg(long, default_value_t = suite::DEFAULT_CAPACITY_BROADCASTS)]
+    broadcasts: u64,
+    /// Internal: the capacity bench's UDP members, in a process of their own.
+    #[arg(long, hide = true)]
+    pub capacity_worker: Option<SocketAddr>,
 }
 
 impl BenchArgs {
@@ -127,6 +147,10 @@ impl BenchArgs {
             fanout_slow: self.slow.into(),
             fanout_sndbuf: self.sndbuf,
             setup_count: self.setup_count,
+            pin: self.pin,
+            capacity_members: self.members,
+            capacity_join_rate: self.join_rate,
+            capacity_broadcasts: self.broadcasts,
             ..Default::default()
         };
         if cfg.runs_fanout() && cfg.fanout_slow_readers > 0 && self.proto != ProtoArg::Tcp {

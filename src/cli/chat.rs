@@ -31,12 +31,15 @@ pub struct ChatArgs {
 
 #[derive(Args)]
 pub struct ChatLimits {
-    /// Members per room at most.
+    /// Members per room at most (TCP and UDP together).
     #[arg(long, default_value_t = room::DEFAULT_MAX_MEMBERS)]
     max_members: usize,
     /// TCP connections at most (including ones not yet joined).
     #[arg(long, default_value_t = tcp::DEFAULT_MAX_CONNS)]
-    max_conns: usize,
+    pub max_conns: usize,
+    /// UDP members at most.
+    #[arg(long, default_value_t = udp::DEFAULT_MAX_PEERS)]
+    max_udp: usize,
     /// Longest chat line (bytes).
     #[arg(long, default_value_t = room::DEFAULT_MAX_TEXT)]
     max_text: usize,
@@ -88,6 +91,7 @@ impl From<&ChatLimits> for chat::ServerConfig {
                 max_text: l.max_text,
                 // Two keepalives may be lost before a member counts as gone.
                 keepalive: *l.idle_timeout / 3,
+                ..Default::default()
             },
             tcp: tcp::TcpConfig {
                 max_conns: l.max_conns,
@@ -103,7 +107,7 @@ impl From<&ChatLimits> for chat::ServerConfig {
             },
             udp: udp::UdpConfig {
                 max_datagram: l.max_datagram,
-                max_peers: l.max_members,
+                max_peers: l.max_udp.min(l.max_members),
                 idle_timeout: *l.idle_timeout,
                 rate: Rate::new(l.udp_rate, l.udp_burst),
                 ..Default::default()

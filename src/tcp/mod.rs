@@ -2,7 +2,10 @@
 //! ([`tracker`]), per-connection reader ([`conn`]) and writer ([`writer`]) tasks, and
 //! the deadline on incomplete input ([`stall`]).
 //!
-//! Connections beyond the cap get a one-line refusal, written at once if the fresh
+//! At the cap, the oldest connection that has sent nothing since it connected (for at
+//! least the handshake timeout) is closed to make room (see [`tracker`]): idle
+//! connections cannot lock real members out. When there is none, the newcomer gets a
+//! one-line refusal, written at once if the fresh
 //! socket takes it (it nearly always does), else by a short task; such tasks are capped
 //! too, and beyond that the connection is simply closed, so a flood costs no more than
 //! the accepts.
@@ -32,6 +35,9 @@ use tracker::Tracker;
 const MAX_REFUSING: usize = 64;
 /// How long such a refusal may take.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Default cap on TCP connections: 10 000 members and some joining.
+pub const DEFAULT_MAX_CONNS: usize = 10_240;
 
 /// TCP limits and timeouts.
 #[derive(Debug, Clone)]
@@ -64,8 +70,6 @@ pub struct TcpConfig {
     pub grace: Duration,
 }
 
-/// Default [`TcpConfig::max_conns`].
-pub const DEFAULT_MAX_CONNS: usize = 1024;
 /// Default [`TcpConfig::queue`].
 pub const DEFAULT_QUEUE: usize = 1024;
 /// Default [`TcpConfig::queue_bytes`].
@@ -145,6 +149,18 @@ impl Transport for TcpTransport {
                         events.clone(),
                         shutdown.clone(),
                     ));
+                }
+                None if self.tracker.evict_idle(self.cfg.handshake_timeout) => {
+                    let (tracker, cfg) = (self.tracker.clone(), self.cfg.clone());
+                    let (events, shutdown) = (events.clone(), shutdown.clone());
+                    tasks.spawn(async move {
+                        match tracker.admit_within(addr, REFUSAL_TIMEOUT).await {
+                            Some(guard) => {
+                                conn::run(stream, addr, guard, cfg, events, shutdown).await
+                            }
+                            None => drop(stream),
+                        }
+                    });
                 }
                 None => {
                     tracing::warn!(%addr, max = self.cfg.max_conns, "connection refused: server full");

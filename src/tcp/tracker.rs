@@ -1,19 +1,28 @@
 //! Connection tracking: who is connected, from where, since when, bytes in and out,
 //! and the cap on connections (one semaphore permit each, as in mini-redis).
+//!
+//! At the cap, a flood of idle connections must not lock real members out: a
+//! connection that has not sent one byte since it connected, for at least the grace
+//! given to [`Tracker::evict_idle`] (the handshake timeout), is closed to make room
+//! for the newcomer, oldest first. A member that has said anything is never evicted.
 
 use crate::transport::PeerId;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 /// Byte counters of one connection, updated by its reader and writer.
 #[derive(Debug, Default)]
 pub struct ConnStats {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Cancelled when the connection is closed to make room at the cap (its writer
+    /// tells the peer and ends, which ends the connection).
+    pub evict: CancellationToken,
 }
 
 /// One tracked connection as seen from outside.
@@ -65,6 +74,43 @@ impl Tracker {
             tracker: self.clone(),
             _permit: permit,
         })
+    }
+
+    /// Like [`Tracker::admit`], waiting up to `wait` for a slot (one being freed by an
+    /// eviction).
+    pub async fn admit_within(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        wait: Duration,
+    ) -> Option<ConnGuard> {
+        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        drop(permit);
+        self.admit(addr)
+    }
+
+    /// Close the oldest connection that has sent nothing for at least `grace`, to make
+    /// room for a newcomer; `false` when there is none.
+    pub fn evict_idle(&self, grace: Duration) -> bool {
+        let conns = self.lock();
+        let victim = conns
+            .iter()
+            .filter(|(_, e)| {
+                e.stats.bytes_in.load(Ordering::Relaxed) == 0
+                    && !e.stats.evict.is_cancelled()
+                    && e.since.elapsed() >= grace
+            })
+            .min_by_key(|(_, e)| e.since);
+        match victim {
+            Some((peer, e)) => {
+                tracing::info!(%peer, addr = %e.addr, "idle connection closed to make room");
+                e.stats.evict.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Live connections, oldest first.

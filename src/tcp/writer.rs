@@ -1,5 +1,12 @@
 //! The writer half of a TCP peer: a queue bounded in messages and bytes (the room's
-//! [`PeerSink`]) drained by a task that batches whatever is queued into one write.
+//! [`PeerSink`]) drained by a task that sends whatever is queued in one write: when the
+//! room is busy, everything it queued for the peer in one batch of events leaves in one
+//! system call; when it is idle, the one message leaves at once, since the writer is
+//! woken as soon as it is queued. The messages are copied into one buffer rather than
+//! handed to `writev` as they are: for chat-sized messages the kernel's walk over many
+//! small iovecs cost more than the copy (measured: 0.34 against 0.21 µs of server CPU
+//! per delivery at 50 × 260 msg/s). The buffer is allocated on first use, so an idle
+//! member holds none.
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -23,6 +30,8 @@ use super::tracker::ConnStats;
 
 /// Stop batching once this many bytes are gathered.
 const BATCH_BYTES: usize = 64 * 1024;
+/// What an idle text connection closed to make room at the cap is told.
+pub const EVICTED: &str = "* disconnected: server full, and this connection was idle\n";
 
 /// What to do with a peer whose queue is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -209,7 +218,8 @@ pub async fn run<W: AsyncWrite + Unpin>(
     q: Queue,
     stats: Arc<ConnStats>,
 ) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(BATCH_BYTES);
+    // Allocated on the first message, not up front: an idle member costs no buffer.
+    let mut buf = BytesMut::new();
     loop {
         let gone = q.take(&mut buf);
         if !buf.is_empty() {
@@ -228,6 +238,12 @@ pub async fn run<W: AsyncWrite + Unpin>(
         tokio::select! {
             biased;
             _ = q.abort.cancelled() => return Ok(()),
+            _ = stats.evict.cancelled() => {
+                if q.shared.form == Form::Line {
+                    out.write_all(EVICTED.as_bytes()).await?;
+                }
+                return Ok(());
+            }
             _ = q.shared.wake.notified() => {}
             _ = q.flush.cancelled() => break,
         }
@@ -267,6 +283,9 @@ fn push(buf: &mut BytesMut, msg: &Outgoing, form: Form) {
         buf.extend_from_slice(bytes);
     }
 }
+
+#[cfg(test)]
+mod batch_tests;
 
 #[cfg(test)]
 mod tests {

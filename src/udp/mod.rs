@@ -88,12 +88,12 @@ pub struct UdpConfig {
     pub cookie_period: Duration,
 }
 
+/// Default cap on registered UDP peers.
+pub const DEFAULT_MAX_PEERS: usize = 10_240;
 /// Default messages per second per UDP member.
 pub const DEFAULT_RATE: u32 = 100;
 /// Default burst per UDP member.
 pub const DEFAULT_BURST: u32 = 200;
-/// Default [`UdpConfig::max_peers`].
-pub const DEFAULT_MAX_PEERS: usize = 1024;
 /// Default [`UdpConfig::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,7 +104,8 @@ impl Default for UdpConfig {
             max_peers: DEFAULT_MAX_PEERS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             rate: Rate::new(DEFAULT_RATE, DEFAULT_BURST),
-            handshake_rate: Rate::new(1000, 1000),
+            // Two per join (the first line, then the proof): 2 000 joins/s.
+            handshake_rate: Rate::new(4000, 4000),
             cookie_period: Duration::from_secs(60),
         }
     }

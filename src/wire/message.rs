@@ -84,6 +84,8 @@ pub enum ClientMsg {
     Ping { t_us: u64 },
     /// Leave.
     Bye,
+    /// List members, page `n` (from 1) of a large room; `Who` is page 1.
+    WhoPage(u32),
 }
 
 /// Server → client.
@@ -125,6 +127,20 @@ pub enum ServerMsg {
     /// You are being disconnected.
     Bye {
         reason: LeaveReason,
+    },
+    /// In a large room, joins and leaves are not announced one by one: this sums them
+    /// up once per second (`* 37 joined, 5 left in the last second (20000 online)`).
+    Presence {
+        joined: u32,
+        left: u32,
+        online: u32,
+    },
+    /// Follows the `Members` messages of one `/who` page: which page this was, of how
+    /// many, and how many are online.
+    WhoPage {
+        page: u32,
+        pages: u32,
+        online: u32,
     },
 }
 

@@ -95,9 +95,13 @@ pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, S
                 Ok(Some(ClientMsg::Nick(name.to_string())))
             }
             ("who", None) => Ok(Some(ClientMsg::Who)),
+            ("who", Some(n)) if words.next().is_none() => match n.parse::<u32>() {
+                Ok(page) if page >= 1 => Ok(Some(ClientMsg::WhoPage(page))),
+                _ => Err(format!("/who {n}: the page is a number from 1")),
+            },
             ("quit", None) => Ok(Some(ClientMsg::Bye)),
             _ => Err(format!(
-                "unknown command /{cmd}; try /nick NAME, /who, /quit"
+                "unknown command /{cmd}; try /nick NAME, /who [PAGE], /quit"
             )),
         };
     }
@@ -154,5 +158,23 @@ fn render_raw(msg: &ServerMsg) -> Option<String> {
         ServerMsg::Pong { .. } => return None,
         ServerMsg::Error(why) => format!("! {why}"),
         ServerMsg::Bye { reason } => format!("* disconnected: {reason}"),
+        ServerMsg::Presence {
+            joined,
+            left,
+            online,
+        } => format!("* {joined} joined, {left} left in the last second ({online} online)"),
+        ServerMsg::WhoPage {
+            page,
+            pages,
+            online,
+        } if page < pages => {
+            let next = page + 1;
+            format!("* {online} online, page {page} of {pages}: /who {next} for more")
+        }
+        ServerMsg::WhoPage {
+            page,
+            pages,
+            online,
+        } => format!("* {online} online, page {page} of {pages}"),
     })
 }

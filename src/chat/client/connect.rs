@@ -265,6 +265,7 @@ fn text_of(msg: ClientMsg) -> Option<String> {
         ClientMsg::Say { text, .. } => Some(text),
         ClientMsg::Nick(n) => Some(format!("/nick {n}")),
         ClientMsg::Who => Some("/who".into()),
+        ClientMsg::WhoPage(n) => Some(format!("/who {n}")),
         ClientMsg::Hello { .. } | ClientMsg::Ping { .. } | ClientMsg::Bye => None,
     }
 }

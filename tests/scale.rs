@@ -1,0 +1,66 @@
+//! A room at scale, on real loopback sockets: idle connections make room for a newcomer
+//! at the connection cap, and `/who` answers in pages. (Aggregated joins and leaves are
+//! unit-tested in the room, fed events directly, where the one-second summary is exact.)
+
+mod harness;
+
+use harness::{TcpText, TestServer};
+use nettool::chat::ServerConfig;
+use nettool::tcp::writer::EVICTED;
+use nettool::wire::Proto;
+use std::time::Duration;
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_talker_stays() {
+    let mut cfg = ServerConfig::default();
+    cfg.tcp.max_conns = 3;
+    cfg.tcp.handshake_timeout = Duration::from_millis(100);
+    let server = TestServer::start(&[Proto::Tcp], cfg).await;
+    let mut talker = TcpText::connect(server.addr).await;
+    talker.send_line("hello").await;
+    talker.wait_for("* you are guest1; 1 online").await;
+    // Two connections that never send a byte: taken for listening text peers (after the
+    // detection window, longer than the 100 ms grace) and joined.
+    let mut idle1 = TcpText::connect(server.addr).await;
+    idle1.wait_for("* you are guest2; 2 online").await;
+    let mut idle2 = TcpText::connect(server.addr).await;
+    idle2.wait_for("* you are guest3; 3 online").await;
+    // A fourth is over the cap: the oldest idle one goes, the newcomer gets in.
+    let mut newcomer = TcpText::connect(server.addr).await;
+    idle1.wait_for(EVICTED.trim_end()).await;
+    idle1.expect_eof().await;
+    newcomer.wait_for("* you are guest4; 3 online").await;
+    talker.wait_for("* guest2 left (closed)").await;
+    talker.send_line("still here").await;
+    newcomer.wait_for("guest1: still here").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn who_pages_over_a_real_connection() {
+    let mut cfg = ServerConfig::default();
+    cfg.room.who_page = 2;
+    let server = TestServer::start(&[Proto::Tcp], cfg).await;
+    let mut a = TcpText::connect(server.addr).await;
+    a.send_line("/nick ann").await;
+    a.wait_for("* guest1 is now ann").await;
+    let mut others = Vec::new();
+    for (n, nick) in [(2, "bob"), (3, "cy")] {
+        let mut m = TcpText::connect(server.addr).await;
+        m.send_line(&format!("/nick {nick}")).await;
+        a.wait_for(&format!("* guest{n} is now {nick}")).await;
+        others.push(m);
+    }
+    a.send_line("/who").await;
+    let list = a.line().await;
+    assert!(list.starts_with("* online: ann (tcp, "), "{list}");
+    assert!(list.contains(", bob (tcp, "), "{list}");
+    a.expect("* 3 online, page 1 of 2: /who 2 for more").await;
+    a.send_line("/who 2").await;
+    let list = a.line().await;
+    assert!(list.starts_with("* online: cy (tcp, "), "{list}");
+    a.expect("* 3 online, page 2 of 2").await;
+    a.send_line("/who zero").await;
+    a.expect("! /who zero: the page is a number from 1").await;
+    server.stop().await;
+}
