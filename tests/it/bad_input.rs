@@ -1,7 +1,7 @@
 //! Bad input on the chat paths: each offender gets its error (or is dropped with a
 //! reason), and the other members carry on.
 
-mod harness;
+use crate::harness;
 
 use futures::StreamExt;
 use harness::{raw_binary, Member, TcpText, TestServer, UdpText, WAIT};

@@ -12,8 +12,8 @@
 //!
 //! Then SIGTERM: exit status 0.
 
-mod load;
-mod process;
+use crate::load;
+use crate::process;
 
 use load::{Load, Report};
 use nettool::bench::cpu;

@@ -580,7 +580,7 @@ fn samples() -> (Vec<ClientMsg>, Vec<ServerMsg>) {
 }
 
 /// Writes `fuzz/corpus/<target>/seed-*`. Run after changing the messages:
-/// `cargo test --test wire_props -- --ignored write_fuzz_seed_corpus`.
+/// `cargo test --test it wire_props:: -- --ignored write_fuzz_seed_corpus`.
 #[test]
 #[ignore = "writes the fuzz seed corpus into the source tree"]
 fn write_fuzz_seed_corpus() {

@@ -4,7 +4,7 @@
 //! connections beyond the cap (each refused with a line), and a shutdown that a stalled
 //! reader cannot hold past the grace period. The well-behaved members get every message.
 
-mod harness;
+use crate::harness;
 
 use futures::{SinkExt, StreamExt};
 use harness::{Member, TcpText, TestServer, WAIT};

@@ -2,8 +2,8 @@
 //! nettool peers (every peer told, exit status 0); `nettool echo` client and server;
 //! `nettool bench` parts with `--json` and `--plot`.
 
-mod harness;
-mod process;
+use crate::harness;
+use crate::process;
 
 use harness::{TcpText, UdpText};
 use process::{nettool, nettool_client, nettool_server, Proc};

@@ -4,7 +4,7 @@
 //! empty and 65 507-byte datagrams from strangers. Each offender gets its error or is
 //! dropped; the other members chat on and see nothing of it.
 
-mod harness;
+use crate::harness;
 
 use futures::StreamExt;
 use harness::{assert_nothing_before_sentinel, Member, TcpText, TestServer, WAIT};

@@ -3,7 +3,7 @@
 //! registry, a flooding member is throttled while others chat on, the nettool client
 //! answers a Retry, and the echo server limits each source and never answers loop ports.
 
-mod harness;
+use crate::harness;
 
 use harness::{assert_nothing_before_sentinel, Member, TestServer, WAIT};
 use nettool::chat::client::{self, ClientConfig, Incoming, Mode};

@@ -2,7 +2,7 @@
 //! Node.js client join a nettool room and talk to nettool clients; nettool clients talk
 //! through the lesson's Node.js relay and `ncat --chat` in text mode.
 
-mod process;
+use crate::process;
 
 use process::{nettool_client, nettool_server, peer_script, require_tool, Proc};
 

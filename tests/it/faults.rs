@@ -10,9 +10,9 @@
 //! - a peer that resets mid-frame (binary) or mid-line (text): announced, room carries on.
 //! - SIGTERM with 1 000 members (500 TCP + 500 UDP): every one is told, exit status 0.
 
-mod harness;
-mod load;
-mod process;
+use crate::harness;
+use crate::load;
+use crate::process;
 
 use harness::{Member, TcpText, TestServer};
 use load::{sender_index, Load, MARK};

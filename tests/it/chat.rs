@@ -2,7 +2,7 @@
 //! over UDP (and both at once): joins, unique nicknames, relay to every other member and
 //! never back, renames, `/who`, leaving with each reason, shutdown.
 
-mod harness;
+use crate::harness;
 
 use harness::{
     assert_nothing_before_sentinel, challenge_code, Member, TcpText, TestServer, UdpText,
