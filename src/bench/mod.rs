@@ -5,6 +5,7 @@
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
 //! | [`fanout`] | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
+//! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
 //! | [`child`] | a server child process (for its CPU time) |
 //! | [`setup`] | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
@@ -15,6 +16,7 @@
 pub mod child;
 pub mod cpu;
 pub mod fanout;
+pub mod load;
 pub mod plot;
 pub mod report;
 pub mod rtt;

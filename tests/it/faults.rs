@@ -11,11 +11,11 @@
 //! - SIGTERM with 1 000 members (500 TCP + 500 UDP): every one is told, exit status 0.
 
 use crate::harness;
-use crate::load;
 use crate::process;
 
+use harness::load_events::{start_load, wait_all};
 use harness::{Member, TcpText, TestServer};
-use load::{sender_index, Load, MARK};
+use nettool::bench::load::{nick_of, sender_index};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
@@ -28,6 +28,8 @@ use tokio::time::{timeout, Instant};
 
 /// Load members in the kill trials (the 10 clients).
 const LOAD: usize = 10;
+/// The start of a line said after a kill, which every other member must hear.
+const MARK: &str = "mark";
 /// The longest one step of a trial may take (generous: debug builds on shared cores).
 const TRIAL_WAIT: Duration = Duration::from_secs(20);
 /// Load lines a victim must have printed before it is killed.
@@ -92,7 +94,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     args.extend_from_slice(extra);
     let (server, addr) = nettool_server(&args).await;
     let specs = vec![(proto, rate); LOAD];
-    let mut load = Load::join(addr, &specs, LOAD).await;
+    let mut load = start_load(addr, &specs, LOAD).await;
     let everyone: Vec<usize> = (0..LOAD).collect();
     let others: Vec<usize> = (1..LOAD).collect();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -104,14 +106,14 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
         assert!(!v.exit().await.success(), "{nick} was killed");
         // The room announces the leave to every load member; a TCP peer's death shows as
         // a reset or a close, a UDP peer's as silence until the idle timeout.
-        let lefts = load
-            .wait_all(
-                &everyone,
-                TRIAL_WAIT,
-                &format!("{nick} left"),
-                |m| matches!(m, ServerMsg::Left { nick: n, .. } if *n == nick),
-            )
-            .await;
+        let lefts = wait_all(
+            &mut load,
+            &everyone,
+            TRIAL_WAIT,
+            &format!("{nick} left"),
+            |m| matches!(m, ServerMsg::Left { nick: n, .. } if *n == nick),
+        )
+        .await;
         for m in lefts {
             let ServerMsg::Left { reason, .. } = m else {
                 unreachable!()
@@ -135,7 +137,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
             } else {
                 TRIAL_WAIT * 2
             };
-            let heard = load.wait_all(&others, TRIAL_WAIT, &mark, |m| {
+            let heard = wait_all(&mut load, &others, TRIAL_WAIT, &mark, |m| {
                 matches!(m, ServerMsg::Chat { from, text, .. }
                     if sender_index(from) == Some(0) && *text == mark)
             });
@@ -149,11 +151,10 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     let elapsed = t0.elapsed();
     // The room is consistent: the load members and nobody else.
     load.send(0, ClientMsg::Who);
-    let who = load
-        .wait_all(&[0], TRIAL_WAIT, "a /who answer", |m| {
-            matches!(m, ServerMsg::Members(_))
-        })
-        .await;
+    let who = wait_all(&mut load, &[0], TRIAL_WAIT, "a /who answer", |m| {
+        matches!(m, ServerMsg::Members(_))
+    })
+    .await;
     let ServerMsg::Members(list) = &who[0] else {
         unreachable!()
     };
@@ -162,7 +163,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     assert_eq!(list.len(), LOAD, "members: {list:?}");
     assert_eq!(nicks, everyone, "members: {list:?}");
 
-    let report = load.finish().await;
+    let report = load.finish().await.expect("the load finishes");
     assert_eq!(report.send_errors, 0, "no load member was dropped");
     let totals = report.totals(proto, proto);
     eprintln!(
@@ -172,7 +173,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
         LOAD
     );
     if proto == Proto::Tcp {
-        report.assert_tcp_exact();
+        assert_eq!(report.check_tcp_exact(), Ok(()));
     }
     assert!(totals.received > 0, "the load flowed");
     server.signal("TERM").await;
@@ -279,21 +280,20 @@ async fn sigterm_with_1000_members_tells_every_one_and_exits_zero() {
     let mut specs = vec![(Proto::Tcp, 0.0); tcp];
     specs.extend(vec![(Proto::Udp, 0.0); udp]);
     let t0 = Instant::now();
-    let load = Load::join(addr, &specs, 64).await;
+    let load = start_load(addr, &specs, 64).await;
     let joined = t0.elapsed();
 
     let t1 = Instant::now();
     server.signal("TERM").await;
-    let tallies = load.until_closed(Duration::from_secs(20)).await;
+    let tallies = load
+        .until_closed(Duration::from_secs(20))
+        .await
+        .expect("every member closed");
     let told = t1.elapsed();
     let mut bad = Vec::new();
     for t in &tallies {
         if t.bye != Some(LeaveReason::Shutdown) {
-            bad.push((
-                load::nick_of(t.idx, t.proto),
-                t.bye.clone(),
-                t.error.clone(),
-            ));
+            bad.push((nick_of(t.idx, t.proto), t.bye.clone(), t.error.clone()));
         }
     }
     assert!(bad.is_empty(), "not told of the shutdown: {bad:?}");

@@ -16,11 +16,10 @@
 //! | [`wire_props`] | property tests of the wire codecs |
 //!
 //! Helpers: [`harness`] (an in-process server, nettool members, raw text peers),
-//! [`process`] (the `nettool` binary and peer tools as child processes), [`load`] (load
-//! members).
+//! [`process`] (the `nettool` binary and peer tools as child processes). Load members
+//! are the library's own load generator, `nettool::bench::load`.
 
 mod harness;
-mod load;
 mod process;
 
 mod bad_input;

@@ -3,6 +3,8 @@
 //! netcat does) over TCP and UDP. Every wait is for an event, bounded by [`WAIT`].
 #![allow(dead_code)]
 
+pub mod load_events;
+
 use futures::{SinkExt, StreamExt};
 use nettool::chat::client::{self, ClientConfig, Conn, Incoming};
 use nettool::chat::room::RoomStats;
