@@ -5,7 +5,7 @@
 use crate::harness;
 
 use harness::{
-    assert_nothing_before_sentinel, challenge_code, Member, TcpText, TestServer, UdpText,
+    assert_nothing_before_sentinel, challenge_code, Member, Peer, TcpText, TestServer, UdpText,
 };
 use nettool::chat::ServerConfig;
 use nettool::wire::{ClientMsg, Proto};
@@ -111,7 +111,7 @@ async fn udp_members_time_out_without_keepalives() {
     let server = TestServer::start(&[Proto::Udp], cfg).await;
     // alice pings while she waits (the harness's keepalive); the text peer goes silent.
     let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let quiet = UdpText::join(server.addr).await;
+    let mut quiet = UdpText::join(server.addr).await;
     quiet.send_line("/nick quiet").await;
     quiet.expect("* you are guest1; 2 online").await;
     quiet.expect("* guest1 is now quiet").await;
@@ -136,7 +136,7 @@ async fn udp_goodbye_binary_and_text() {
     bob.expect("* disconnected: quit").await;
     alice.expect("* bob left (quit)").await;
 
-    let t = UdpText::join(server.addr).await;
+    let mut t = UdpText::join(server.addr).await;
     t.send_line("hi").await;
     t.expect("* you are guest1; 2 online").await;
     alice.expect("* guest1 joined (udp)").await;
@@ -157,7 +157,7 @@ async fn both_protocols_share_one_room() {
     nc.send_line("/nick nc").await;
     nc.expect("* you are guest1; 3 online").await;
     nc.expect("* guest1 is now nc").await;
-    let ncu = UdpText::join(server.addr).await;
+    let mut ncu = UdpText::join(server.addr).await;
     ncu.send_line("/nick ncu").await;
     ncu.expect("* you are guest2; 4 online").await;
     ncu.expect("* guest2 is now ncu").await;
@@ -212,7 +212,7 @@ async fn room_cap_refuses_with_a_reason() {
 async fn udp_members_get_a_burst_complete_and_in_order() {
     let server = TestServer::start(&[Proto::Tcp, Proto::Udp], ServerConfig::default()).await;
     let mut u = Member::join(server.addr, Proto::Udp, "ursula").await;
-    let ncu = UdpText::join(server.addr).await;
+    let mut ncu = UdpText::join(server.addr).await;
     ncu.send_line("/nick ncu").await;
     ncu.expect("* you are guest1; 2 online").await;
     ncu.expect("* guest1 is now ncu").await;

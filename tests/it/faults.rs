@@ -14,7 +14,7 @@ use crate::harness;
 use crate::process;
 
 use harness::load_events::{start_load, wait_all};
-use harness::{Member, TcpText, TestServer};
+use harness::{Member, Peer, TcpText, TestServer};
 use nettool::bench::load::{nick_of, sender_index};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;

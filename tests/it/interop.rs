@@ -2,6 +2,7 @@
 //! Node.js client join a nettool room and talk to nettool clients; nettool clients talk
 //! through the lesson's Node.js relay and `ncat --chat` in text mode.
 
+use crate::harness::peer::{prove_udp, Peer};
 use crate::process;
 
 use process::{nettool_client, nettool_server, peer_script, require_tool, Proc};
@@ -23,19 +24,6 @@ async fn text_peer_chats(mut peer: Proc, proto: &str, mut alice: Proc, nick: &st
     peer.expect("alice: sentinel from alice").await;
     peer.send_line("sentinel from peer").await;
     alice.expect(&format!("{nick}: sentinel from peer")).await;
-}
-
-/// A UDP text peer proves its address as a person would: says something, reads the
-/// challenge line, types the `/ok CODE` it shows.
-async fn prove_udp(peer: &mut Proc) {
-    peer.send_line("hello?").await;
-    let challenge = peer.line().await;
-    assert!(challenge.starts_with("* "), "{challenge}");
-    let code = challenge
-        .rsplit_once("/ok ")
-        .map(|(_, c)| c.trim().to_string())
-        .unwrap_or_else(|| panic!("no /ok CODE in {challenge:?}"));
-    peer.send_line(&format!("/ok {code}")).await;
 }
 
 #[tokio::test]

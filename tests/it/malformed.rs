@@ -7,7 +7,7 @@
 use crate::harness;
 
 use futures::StreamExt;
-use harness::{assert_nothing_before_sentinel, Member, TcpText, TestServer, WAIT};
+use harness::{assert_nothing_before_sentinel, Member, Peer, TcpText, TestServer, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};
 use nettool::wire::{ClientMsg, Proto, ServerMsg};

@@ -7,7 +7,7 @@
 use crate::harness;
 
 use futures::{SinkExt, StreamExt};
-use harness::{Member, TcpText, TestServer, WAIT};
+use harness::{Member, Peer, TcpText, TestServer, WAIT};
 use nettool::chat::client::Incoming;
 use nettool::chat::ServerConfig;
 use nettool::tcp::SlowPolicy;

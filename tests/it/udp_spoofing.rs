@@ -5,7 +5,7 @@
 
 use crate::harness;
 
-use harness::{assert_nothing_before_sentinel, Member, TestServer, WAIT};
+use harness::{assert_nothing_before_sentinel, Member, Peer, TestServer, WAIT};
 use nettool::chat::client::{self, ClientConfig, Incoming, Mode};
 use nettool::chat::ServerConfig;
 use nettool::echo;
