@@ -5,12 +5,15 @@
 use crate::harness;
 
 use harness::{
-    assert_nothing_before_sentinel, challenge_code, Member, Peer, TcpText, TestServer, UdpText,
+    assert_nothing_before_sentinel, challenge_code, per_proto, Member, Peer, TcpText, TestServer,
+    UdpText,
 };
 use nettool::chat::ServerConfig;
 use nettool::wire::{ClientMsg, Proto};
 use std::time::Duration;
 
+/// Joins with unique nicknames, relay to exactly the others, renames, `/who`, a leave
+/// with its reason, and the shutdown notice.
 async fn three_members(proto: Proto) {
     let server = TestServer::start(&[proto], ServerConfig::default()).await;
     let p = proto.to_string();
@@ -66,15 +69,7 @@ async fn three_members(proto: Proto) {
     bob.expect("* disconnected: server shutdown").await;
 }
 
-#[tokio::test]
-async fn three_members_tcp() {
-    three_members(Proto::Tcp).await;
-}
-
-#[tokio::test]
-async fn three_members_udp() {
-    three_members(Proto::Udp).await;
-}
+per_proto!(three_members);
 
 #[tokio::test]
 async fn tcp_close_and_reset_are_announced() {

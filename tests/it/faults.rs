@@ -14,7 +14,7 @@ use crate::harness;
 use crate::process;
 
 use harness::load_events::{start_load, wait_all};
-use harness::{Member, Peer, TcpText, TestServer};
+use harness::{per_proto, Member, Peer, TcpText, TestServer};
 use nettool::bench::load::{nick_of, sender_index};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;
@@ -183,22 +183,30 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_server_survives_clients_killed_under_traffic() {
-    let trials = env_num("NETTOOL_TRIALS", 10);
-    let rate = env_num("NETTOOL_KILL_RATE", 1000.0);
-    kill_trials(Proto::Tcp, trials, rate, &[]).await;
+/// Kill trials over `proto`, with its settings: over TCP `NETTOOL_TRIALS` trials at
+/// `NETTOOL_KILL_RATE` lines/s (10 at 1000), over UDP `NETTOOL_UDP_TRIALS` (3 at 200).
+async fn server_survives_clients_killed_under_traffic(proto: Proto) {
+    match proto {
+        Proto::Tcp => {
+            let trials = env_num("NETTOOL_TRIALS", 10);
+            let rate = env_num("NETTOOL_KILL_RATE", 1000.0);
+            kill_trials(proto, trials, rate, &[]).await;
+        }
+        Proto::Udp => {
+            let trials = env_num("NETTOOL_UDP_TRIALS", 3);
+            let rate = env_num("NETTOOL_KILL_RATE", 200.0);
+            // The load exceeds the default per-member budget (100/s): this test is about
+            // kills, not the throttle, so lift it.
+            let extra = ["--idle-timeout", "600ms", "--udp-rate", "0"];
+            kill_trials(proto, trials, rate, &extra).await;
+        }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_server_expires_clients_killed_under_traffic() {
-    let trials = env_num("NETTOOL_UDP_TRIALS", 3);
-    let rate = env_num("NETTOOL_KILL_RATE", 200.0);
-    // The load exceeds the default per-member budget (100/s): this test is about kills,
-    // not the throttle, so lift it.
-    let extra = ["--idle-timeout", "600ms", "--udp-rate", "0"];
-    kill_trials(Proto::Udp, trials, rate, &extra).await;
-}
+per_proto!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    server_survives_clients_killed_under_traffic
+);
 
 /// A raw binary TCP peer (banner read, preamble and `Hello` sent), once `watcher` has
 /// seen it join.

@@ -6,14 +6,17 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`peer`] | the [`Peer`] trait: send a line, expect a line, wait for one |
+//! | [`per_proto`] | tests written once and run per protocol |
 //! | [`raw`] | raw TCP and UDP text peers, a raw binary TCP peer |
 //! | [`load_events`] | the fault and soak tests' settings for the library's load generator |
 
 pub mod load_events;
 pub mod peer;
+pub mod per_proto;
 pub mod raw;
 
 pub use peer::{challenge_code, Peer};
+pub(crate) use per_proto::per_proto;
 pub use raw::{raw_binary, TcpText, UdpText};
 
 use futures::{SinkExt, StreamExt};
