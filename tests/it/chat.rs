@@ -5,8 +5,8 @@
 use crate::harness;
 
 use harness::{
-    assert_nothing_before_sentinel, challenge_code, per_proto, Member, Peer, TcpText, TestServer,
-    UdpText,
+    assert_nothing_before_sentinel, challenge_code, per_proto, reset, Member, Peer, TcpText,
+    TestServer, UdpText,
 };
 use nettool::chat::ServerConfig;
 use nettool::wire::{ClientMsg, Proto};
@@ -85,11 +85,7 @@ async fn tcp_close_and_reset_are_announced() {
     alice.expect("* guest1 joined (tcp)").await;
     alice.expect("* guest1 is now rst").await;
     // SO_LINGER 0: closing sends a reset instead of a FIN.
-    let sock = text.into_stream();
-    socket2::SockRef::from(&sock)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(sock);
+    reset(text.into_stream());
     alice.expect("* rst left (reset)").await;
     server.stop().await;
 }

@@ -14,7 +14,7 @@ use crate::harness;
 use crate::process;
 
 use harness::load_events::{start_load, wait_all};
-use harness::{per_proto, Member, Peer, TcpText, TestServer};
+use harness::{env_num, per_proto, reset, Member, Peer, TcpText, TestServer};
 use nettool::bench::load::{nick_of, sender_index};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;
@@ -36,13 +36,6 @@ const TRIAL_WAIT: Duration = Duration::from_secs(20);
 const VICTIM_LINES: usize = 100;
 /// The heavy tests take turns, so that one's load does not starve another's deadlines.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Start a victim client process named `nick` and wait until it is a member hearing the
 /// load: over TCP a `nettool chat` client on even trials and `nc` (a text peer) on odd
@@ -218,14 +211,6 @@ async fn raw_binary_member(
     let s = harness::raw_binary(addr, nick).await;
     watcher.wait_for(&format!("* {nick} joined (tcp)")).await;
     s
-}
-
-/// Close with SO_LINGER 0: the kernel sends a reset, not a FIN.
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(s);
 }
 
 /// Both members still talk to each other, both ways.

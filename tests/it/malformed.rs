@@ -7,13 +7,12 @@
 use crate::harness;
 
 use futures::StreamExt;
-use harness::{assert_nothing_before_sentinel, Member, Peer, TcpText, TestServer, WAIT};
+use harness::{assert_nothing_before_sentinel, reset, Member, Peer, TcpText, TestServer, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};
 use nettool::wire::testing::with_length;
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
@@ -60,14 +59,6 @@ impl RawBinary {
             .reunite(self.wr)
             .expect("halves of one socket")
     }
-}
-
-/// Close `s` with a reset instead of a FIN (SO_LINGER 0).
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(s);
 }
 
 /// A `Say` whose text claims `len` bytes, in a frame of a few bytes.

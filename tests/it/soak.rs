@@ -12,6 +12,7 @@
 //!
 //! Then SIGTERM: exit status 0.
 
+use crate::harness::env_num;
 use crate::harness::load_events::start_load;
 use crate::process;
 
@@ -21,13 +22,6 @@ use nettool::wire::{Proto, ServerMsg};
 use process::chat_server_for;
 use std::time::Duration;
 use tokio::time::Instant;
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The resident set of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {

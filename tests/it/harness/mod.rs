@@ -17,7 +17,7 @@ pub mod raw;
 
 pub use peer::{challenge_code, Peer};
 pub(crate) use per_proto::per_proto;
-pub use raw::{raw_binary, TcpText, UdpText};
+pub use raw::{raw_binary, reset, TcpText, UdpText};
 
 use futures::{SinkExt, StreamExt};
 use nettool::chat::client::{self, ClientConfig, Conn, Incoming};
@@ -177,6 +177,14 @@ impl Peer for Member {
             .await?;
         Ok(text::render(&msg).unwrap_or_default())
     }
+}
+
+/// A number from the environment variable `name`, or `default`.
+pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Prove `m` did not receive anything between what it already read and a sentinel that

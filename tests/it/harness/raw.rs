@@ -146,6 +146,14 @@ impl Peer for UdpText {
     }
 }
 
+/// Close `s` with a reset instead of a FIN (SO_LINGER 0).
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(s);
+}
+
 /// A raw binary TCP peer, as a nettool client starts: banner read, preamble and `Hello`
 /// sent; nothing read after that.
 pub async fn raw_binary(addr: SocketAddr, nick: &str) -> TcpStream {
