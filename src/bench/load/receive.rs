@@ -72,6 +72,9 @@ impl Receiver {
         let mut probed = false;
         let mut last_chat = Instant::now();
         let mut drain_end: Option<Instant> = None;
+        // Registered once, not once per message.
+        let stop = shared.stop_recv.cancelled();
+        tokio::pin!(stop);
         loop {
             let next = if let Some(end) = drain_end {
                 let until = (last_chat + self.quiet).min(end);
@@ -82,7 +85,7 @@ impl Receiver {
             } else {
                 tokio::select! {
                     x = rx.next() => x,
-                    _ = shared.stop_recv.cancelled() => {
+                    _ = &mut stop => {
                         last_chat = Instant::now();
                         drain_end = Some(Instant::now() + super::DRAIN_MAX);
                         continue;
