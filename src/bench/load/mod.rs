@@ -16,14 +16,14 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`member`] | joining, and the two halves of a member in either mode |
-//! | [`send`] | the sending side: schedule, flow window, keepalives, commands |
-//! | [`receive`] | the receiving side: per-sender counts, latency, notable messages |
-//! | [`report`] | what a finished load counted, and totals over it |
+//! | `member.rs` | joining, and the two halves of a member in either mode |
+//! | `send.rs` | the sending side: schedule, flow window, keepalives, commands |
+//! | `receive.rs` | the receiving side: per-sender counts, latency, notable messages |
+//! | `report.rs` | what a finished load counted, and totals over it |
 
 mod member;
-pub mod receive;
-pub mod report;
+mod receive;
+mod report;
 mod send;
 
 pub use member::{nick_of, sender_index};
