@@ -17,7 +17,10 @@
 //!
 //! Helpers: [`harness`] (an in-process server, nettool members, raw text peers),
 //! [`process`] (the `nettool` binary and peer tools as child processes). Load members
-//! are the library's own load generator, `nettool::bench::load`.
+//! are the library's own load generator, `nettool::bench::load`. A test that applies to
+//! every protocol is written once, `async fn NAME(proto: Proto)`, and run per protocol
+//! by `per_proto!(NAME)` (see `harness::per_proto`); every peer a test talks to in lines
+//! is a `harness::Peer`.
 
 mod harness;
 mod process;
