@@ -10,4 +10,4 @@
 #   SOAK_TCP=200 SOAK_UDP=200 SOAK_SECS=20 scripts/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo test --release --locked --test soak -- --ignored --nocapture
+exec cargo test --release --locked --test it soak:: -- --ignored --nocapture

@@ -1,7 +1,8 @@
-//! Helpers shared by the fuzz targets: feeding a decoder its input in chunks, the way
-//! a socket delivers a stream, and the checks every decoded item must pass.
+//! Helpers shared by the fuzz targets: the chunk size a target feeds its decoder in, and
+//! the library's codec-test helpers (`nettool::wire::testing`, shared with the property
+//! tests) with the fuzz targets' checks on top.
 
-use bytes::BytesMut;
+use nettool::wire::testing;
 use tokio_util::codec::Decoder;
 
 /// Split `data` into a chunk size (from its first byte, 1 to 256) and the stream.
@@ -14,7 +15,7 @@ pub fn chunked(data: &[u8]) -> (usize, &[u8]) {
 
 /// Feed `stream` to `codec` `chunk` bytes at a time, then signal EOF, calling `each` on
 /// every item. Stops at the first stream error, as `FramedRead` does. Panics if the
-/// codec's buffer ever holds more than `bound` bytes after a decode call.
+/// codec's buffer ever held more than `bound` bytes after decoding a chunk.
 pub fn feed<C: Decoder>(
     codec: &mut C,
     stream: &[u8],
@@ -22,31 +23,18 @@ pub fn feed<C: Decoder>(
     bound: usize,
     mut each: impl FnMut(C::Item),
 ) {
-    let mut buf = BytesMut::new();
-    for piece in stream.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(item)) => each(item),
-                Ok(None) => break,
-                Err(_) => return,
-            }
+    let high = testing::feed(codec, stream, &[chunk], |item| {
+        if let Ok(item) = item {
+            each(item);
         }
-        assert!(
-            buf.len() <= bound,
-            "decoder buffered {} > {bound}",
-            buf.len()
-        );
-    }
-    while let Ok(Some(item)) = codec.decode_eof(&mut buf) {
-        each(item);
-    }
+    });
+    assert!(high <= bound, "decoder buffered {high} > {bound}");
 }
 
 /// A rendered line is one line with no control characters but tab.
 pub fn check_line(line: &str) {
     assert!(
-        !line.chars().any(|c| c.is_control() && c != '\t'),
+        testing::is_harmless_line(line),
         "control character in {line:?}"
     );
 }

@@ -6,6 +6,7 @@
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
 //! | [`fanout`] | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
 //! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
+//! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
 //! | [`child`] | a server child process (for its CPU time) |
 //! | [`setup`] | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
@@ -17,6 +18,7 @@ pub mod capacity;
 pub mod child;
 pub mod cpu;
 pub mod fanout;
+pub mod load;
 pub mod plot;
 pub mod report;
 pub mod rtt;

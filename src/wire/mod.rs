@@ -12,6 +12,9 @@
 pub mod binary;
 pub mod message;
 pub mod outgoing;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 pub mod text;
 
 pub use message::{ClientMsg, Handshake, LeaveReason, MemberInfo, Proto, ServerMsg};

@@ -1,10 +1,10 @@
 //! Bad input on the chat paths: each offender gets its error (or is dropped with a
 //! reason), and the other members carry on.
 
-mod harness;
+use crate::harness;
 
 use futures_util::StreamExt;
-use harness::{raw_binary, Member, TcpText, TestServer, UdpText, WAIT};
+use harness::{raw_binary, Member, Peer, TcpText, TestServer, UdpText, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
@@ -133,7 +133,7 @@ async fn garbage_frames_after_the_preamble_get_errors_then_a_drop() {
 async fn bad_datagrams_are_refused_and_the_peer_carries_on() {
     let server = TestServer::start(&[Proto::Udp], ServerConfig::default()).await;
     let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let t = UdpText::join(server.addr).await;
+    let mut t = UdpText::join(server.addr).await;
     t.send_line("hi").await;
     t.expect("* you are guest1; 2 online").await;
     alice.expect("* guest1 joined (udp)").await;

@@ -2,10 +2,10 @@
 //! nettool peers (every peer told, exit status 0); `nettool echo` client and server;
 //! `nettool bench` parts with `--json` and `--plot`.
 
-mod harness;
-mod process;
+use crate::harness;
+use crate::process;
 
-use harness::{TcpText, UdpText};
+use harness::{Peer, TcpText, UdpText};
 use process::{nettool, nettool_client, nettool_server, Proc};
 
 #[tokio::test]
@@ -16,7 +16,7 @@ async fn sigterm_tells_every_peer_and_exits_zero() {
     let mut text = TcpText::connect(addr).await;
     text.send_line("/nick nc").await;
     text.wait_for("* guest1 is now nc").await;
-    let utext = UdpText::join(addr).await;
+    let mut utext = UdpText::join(addr).await;
     utext.send_line("/nick ncu").await;
     utext.wait_for("* guest2 is now ncu").await;
     alice.wait_for("* guest2 is now ncu").await;

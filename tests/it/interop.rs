@@ -2,8 +2,11 @@
 //! Node.js client join a nettool room and talk to nettool clients; nettool clients talk
 //! through the lesson's Node.js relay and `ncat --chat` in text mode.
 
-mod process;
+use crate::harness::peer::{prove_udp, Peer};
+use crate::harness::per_proto;
+use crate::process;
 
+use nettool::wire::Proto;
 use process::{nettool_client, nettool_server, peer_script, require_tool, Proc};
 
 /// A text peer joins (sending `/nick NICK` as its first line), talks both ways with
@@ -25,64 +28,50 @@ async fn text_peer_chats(mut peer: Proc, proto: &str, mut alice: Proc, nick: &st
     alice.expect(&format!("{nick}: sentinel from peer")).await;
 }
 
-/// A UDP text peer proves its address as a person would: says something, reads the
-/// challenge line, types the `/ok CODE` it shows.
-async fn prove_udp(peer: &mut Proc) {
-    peer.send_line("hello?").await;
-    let challenge = peer.line().await;
-    assert!(challenge.starts_with("* "), "{challenge}");
-    let code = challenge
-        .rsplit_once("/ok ")
-        .map(|(_, c)| c.trim().to_string())
-        .unwrap_or_else(|| panic!("no /ok CODE in {challenge:?}"));
-    peer.send_line(&format!("/ok {code}")).await;
-}
-
-#[tokio::test]
-async fn netcat_tcp() {
+/// `nc` (`nc -u` over UDP) joins a nettool room and chats with a nettool client.
+async fn netcat(proto: Proto) {
     if !require_tool("nc") {
         return;
     }
-    let (_server, addr) = nettool_server(&["chat", "--proto", "tcp"]).await;
-    let alice = nettool_client(addr, "tcp", "alice", 1).await;
-    let mut nc = Proc::spawn("nc", "nc", &["127.0.0.1", &addr.port().to_string()]);
-    let banner = nc.line().await;
-    assert!(banner.contains("(nettool/1)"), "{banner}");
-    text_peer_chats(nc, "tcp", alice, "ncuser").await;
+    let p = proto.to_string();
+    let (_server, addr) = nettool_server(&["chat", "--proto", &p]).await;
+    let alice = nettool_client(addr, &p, "alice", 1).await;
+    let port = addr.port().to_string();
+    let (nc, nick) = match proto {
+        Proto::Tcp => {
+            let mut nc = Proc::spawn("nc", "nc", &["127.0.0.1", &port]);
+            let banner = nc.line().await;
+            assert!(banner.contains("(nettool/1)"), "{banner}");
+            (nc, "ncuser")
+        }
+        Proto::Udp => {
+            let mut nc = Proc::spawn("nc -u", "nc", &["-u", "127.0.0.1", &port]);
+            prove_udp(&mut nc).await;
+            (nc, "ncu")
+        }
+    };
+    text_peer_chats(nc, &p, alice, nick).await;
 }
 
-#[tokio::test]
-async fn netcat_udp() {
-    if !require_tool("nc") {
-        return;
-    }
-    let (_server, addr) = nettool_server(&["chat", "--proto", "udp"]).await;
-    let alice = nettool_client(addr, "udp", "alice", 1).await;
-    let mut nc = Proc::spawn(
-        "nc -u",
-        "nc",
-        &["-u", "127.0.0.1", &addr.port().to_string()],
-    );
-    prove_udp(&mut nc).await;
-    text_peer_chats(nc, "udp", alice, "ncu").await;
-}
+per_proto!(netcat: tcp, udp);
 
-#[tokio::test]
-async fn socat_tcp_and_udp() {
+/// `socat - TCP:ADDR` (`UDP:ADDR`) joins a nettool room and chats with a nettool client.
+async fn socat(proto: Proto) {
     if !require_tool("socat") {
         return;
     }
-    for proto in ["tcp", "udp"] {
-        let (_server, addr) = nettool_server(&["chat", "--proto", proto]).await;
-        let alice = nettool_client(addr, proto, "alice", 1).await;
-        let target = format!("{}:{addr}", proto.to_uppercase());
-        let mut socat = Proc::spawn("socat", "socat", &["-", &target]);
-        if proto == "udp" {
-            prove_udp(&mut socat).await;
-        }
-        text_peer_chats(socat, proto, alice, "socat").await;
+    let p = proto.to_string();
+    let (_server, addr) = nettool_server(&["chat", "--proto", &p]).await;
+    let alice = nettool_client(addr, &p, "alice", 1).await;
+    let target = format!("{}:{addr}", p.to_uppercase());
+    let mut socat = Proc::spawn("socat", "socat", &["-", &target]);
+    if proto == Proto::Udp {
+        prove_udp(&mut socat).await;
     }
+    text_peer_chats(socat, &p, alice, "socat").await;
 }
+
+per_proto!(socat: tcp, udp);
 
 #[tokio::test]
 async fn lesson_node_client() {

@@ -12,22 +12,16 @@
 //!
 //! Then SIGTERM: exit status 0.
 
-mod load;
-mod process;
+use crate::harness::env_num;
+use crate::harness::load_events::start_load;
+use crate::process;
 
-use load::{Load, Report};
 use nettool::bench::cpu;
+use nettool::bench::load::Report;
 use nettool::wire::{Proto, ServerMsg};
 use process::chat_server_for;
 use std::time::Duration;
 use tokio::time::Instant;
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The resident set of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -66,7 +60,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
     let mut specs = vec![(Proto::Tcp, rate); tcp];
     specs.extend(vec![(Proto::Udp, rate); udp]);
     let t0 = Instant::now();
-    let mut load = Load::join(addr, &specs, 64).await;
+    let mut load = start_load(addr, &specs, 64).await;
     let rss_start = rss_kib(pid);
     eprintln!(
         "soak: joined in {:.1} s; server RSS {:.1} MiB before the joins, {:.1} MiB after",
@@ -97,7 +91,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
     }
     let ran = t1.elapsed().as_secs_f64();
     let server_cpu = cpu::used(cpu0, cpu::process_cpu(pid));
-    let report: Report = load.finish().await;
+    let report: Report = load.finish().await.expect("the load finishes");
     let rss_end = rss_kib(pid);
     samples.push((t1.elapsed().as_secs(), rss_end));
 
@@ -139,7 +133,7 @@ async fn soak_counts_every_line_and_memory_stays_flat() {
         assert!(!t.closed, "member {} closed", t.idx);
     }
     assert_eq!(report.send_errors, 0, "no member lost its connection");
-    report.assert_tcp_exact();
+    assert_eq!(report.check_tcp_exact(), Ok(()));
     let tt = report.totals(Proto::Tcp, Proto::Tcp);
     assert!(tcp < 2 || tt.received > 0, "TCP lines flowed");
     let growth = mib(rss_end.saturating_sub(rss_start));

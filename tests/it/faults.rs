@@ -10,12 +10,12 @@
 //! - a peer that resets mid-frame (binary) or mid-line (text): announced, room carries on.
 //! - SIGTERM with 1 000 members (500 TCP + 500 UDP): every one is told, exit status 0.
 
-mod harness;
-mod load;
-mod process;
+use crate::harness;
+use crate::process;
 
-use harness::{Member, TcpText, TestServer};
-use load::{sender_index, Load, MARK};
+use harness::load_events::{start_load, wait_all};
+use harness::{env_num, per_proto, reset, Member, Peer, TcpText, TestServer};
+use nettool::bench::load::{nick_of, sender_index};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
@@ -28,19 +28,14 @@ use tokio::time::{timeout, Instant};
 
 /// Load members in the kill trials (the 10 clients).
 const LOAD: usize = 10;
+/// The start of a line said after a kill, which every other member must hear.
+const MARK: &str = "mark";
 /// The longest one step of a trial may take (generous: debug builds on shared cores).
 const TRIAL_WAIT: Duration = Duration::from_secs(20);
 /// Load lines a victim must have printed before it is killed.
 const VICTIM_LINES: usize = 100;
 /// The heavy tests take turns, so that one's load does not starve another's deadlines.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Start a victim client process named `nick` and wait until it is a member hearing the
 /// load: over TCP a `nettool chat` client on even trials and `nc` (a text peer) on odd
@@ -92,7 +87,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     args.extend_from_slice(extra);
     let (server, addr) = nettool_server(&args).await;
     let specs = vec![(proto, rate); LOAD];
-    let mut load = Load::join(addr, &specs, LOAD).await;
+    let mut load = start_load(addr, &specs, LOAD).await;
     let everyone: Vec<usize> = (0..LOAD).collect();
     let others: Vec<usize> = (1..LOAD).collect();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
@@ -104,14 +99,14 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
         assert!(!v.exit().await.success(), "{nick} was killed");
         // The room announces the leave to every load member; a TCP peer's death shows as
         // a reset or a close, a UDP peer's as silence until the idle timeout.
-        let lefts = load
-            .wait_all(
-                &everyone,
-                TRIAL_WAIT,
-                &format!("{nick} left"),
-                |m| matches!(m, ServerMsg::Left { nick: n, .. } if *n == nick),
-            )
-            .await;
+        let lefts = wait_all(
+            &mut load,
+            &everyone,
+            TRIAL_WAIT,
+            &format!("{nick} left"),
+            |m| matches!(m, ServerMsg::Left { nick: n, .. } if *n == nick),
+        )
+        .await;
         for m in lefts {
             let ServerMsg::Left { reason, .. } = m else {
                 unreachable!()
@@ -135,7 +130,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
             } else {
                 TRIAL_WAIT * 2
             };
-            let heard = load.wait_all(&others, TRIAL_WAIT, &mark, |m| {
+            let heard = wait_all(&mut load, &others, TRIAL_WAIT, &mark, |m| {
                 matches!(m, ServerMsg::Chat { from, text, .. }
                     if sender_index(from) == Some(0) && *text == mark)
             });
@@ -149,11 +144,10 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     let elapsed = t0.elapsed();
     // The room is consistent: the load members and nobody else.
     load.send(0, ClientMsg::Who);
-    let who = load
-        .wait_all(&[0], TRIAL_WAIT, "a /who answer", |m| {
-            matches!(m, ServerMsg::Members(_))
-        })
-        .await;
+    let who = wait_all(&mut load, &[0], TRIAL_WAIT, "a /who answer", |m| {
+        matches!(m, ServerMsg::Members(_))
+    })
+    .await;
     let ServerMsg::Members(list) = &who[0] else {
         unreachable!()
     };
@@ -162,7 +156,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     assert_eq!(list.len(), LOAD, "members: {list:?}");
     assert_eq!(nicks, everyone, "members: {list:?}");
 
-    let report = load.finish().await;
+    let report = load.finish().await.expect("the load finishes");
     assert_eq!(report.send_errors, 0, "no load member was dropped");
     let totals = report.totals(proto, proto);
     eprintln!(
@@ -172,7 +166,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
         LOAD
     );
     if proto == Proto::Tcp {
-        report.assert_tcp_exact();
+        assert_eq!(report.check_tcp_exact(), Ok(()));
     }
     assert!(totals.received > 0, "the load flowed");
     server.signal("TERM").await;
@@ -182,22 +176,30 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_server_survives_clients_killed_under_traffic() {
-    let trials = env_num("NETTOOL_TRIALS", 10);
-    let rate = env_num("NETTOOL_KILL_RATE", 1000.0);
-    kill_trials(Proto::Tcp, trials, rate, &[]).await;
+/// Kill trials over `proto`, with its settings: over TCP `NETTOOL_TRIALS` trials at
+/// `NETTOOL_KILL_RATE` lines/s (10 at 1000), over UDP `NETTOOL_UDP_TRIALS` (3 at 200).
+async fn server_survives_clients_killed_under_traffic(proto: Proto) {
+    match proto {
+        Proto::Tcp => {
+            let trials = env_num("NETTOOL_TRIALS", 10);
+            let rate = env_num("NETTOOL_KILL_RATE", 1000.0);
+            kill_trials(proto, trials, rate, &[]).await;
+        }
+        Proto::Udp => {
+            let trials = env_num("NETTOOL_UDP_TRIALS", 3);
+            let rate = env_num("NETTOOL_KILL_RATE", 200.0);
+            // The load exceeds the default per-member budget (100/s): this test is about
+            // kills, not the throttle, so lift it.
+            let extra = ["--idle-timeout", "600ms", "--udp-rate", "0"];
+            kill_trials(proto, trials, rate, &extra).await;
+        }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_server_expires_clients_killed_under_traffic() {
-    let trials = env_num("NETTOOL_UDP_TRIALS", 3);
-    let rate = env_num("NETTOOL_KILL_RATE", 200.0);
-    // The load exceeds the default per-member budget (100/s): this test is about kills,
-    // not the throttle, so lift it.
-    let extra = ["--idle-timeout", "600ms", "--udp-rate", "0"];
-    kill_trials(Proto::Udp, trials, rate, &extra).await;
-}
+per_proto!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    server_survives_clients_killed_under_traffic
+);
 
 /// A raw binary TCP peer (banner read, preamble and `Hello` sent), once `watcher` has
 /// seen it join.
@@ -209,14 +211,6 @@ async fn raw_binary_member(
     let s = harness::raw_binary(addr, nick).await;
     watcher.wait_for(&format!("* {nick} joined (tcp)")).await;
     s
-}
-
-/// Close with SO_LINGER 0: the kernel sends a reset, not a FIN.
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(s);
 }
 
 /// Both members still talk to each other, both ways.
@@ -279,21 +273,20 @@ async fn sigterm_with_1000_members_tells_every_one_and_exits_zero() {
     let mut specs = vec![(Proto::Tcp, 0.0); tcp];
     specs.extend(vec![(Proto::Udp, 0.0); udp]);
     let t0 = Instant::now();
-    let load = Load::join(addr, &specs, 64).await;
+    let load = start_load(addr, &specs, 64).await;
     let joined = t0.elapsed();
 
     let t1 = Instant::now();
     server.signal("TERM").await;
-    let tallies = load.until_closed(Duration::from_secs(20)).await;
+    let tallies = load
+        .until_closed(Duration::from_secs(20))
+        .await
+        .expect("every member closed");
     let told = t1.elapsed();
     let mut bad = Vec::new();
     for t in &tallies {
         if t.bye != Some(LeaveReason::Shutdown) {
-            bad.push((
-                load::nick_of(t.idx, t.proto),
-                t.bye.clone(),
-                t.error.clone(),
-            ));
+            bad.push((nick_of(t.idx, t.proto), t.bye.clone(), t.error.clone()));
         }
     }
     assert!(bad.is_empty(), "not told of the shutdown: {bad:?}");

@@ -3,9 +3,9 @@
 //! registry, a flooding member is throttled while others chat on, the nettool client
 //! answers a Retry, and the echo server limits each source and never answers loop ports.
 
-mod harness;
+use crate::harness;
 
-use harness::{assert_nothing_before_sentinel, Member, TestServer, WAIT};
+use harness::{assert_nothing_before_sentinel, Member, Peer, TestServer, WAIT};
 use nettool::chat::client::{self, ClientConfig, Incoming, Mode};
 use nettool::chat::ServerConfig;
 use nettool::echo;

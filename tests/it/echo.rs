@@ -2,6 +2,7 @@
 //! and UDP (1, 1200 and 65 507 bytes; oversize dropped), the ping client's summary, loss
 //! reported as timeouts, and the stream sink beside echo.
 
+use crate::harness::per_proto;
 use nettool::echo::{self, PingConfig, Server, ServerConfig};
 use nettool::wire::Proto;
 use std::net::SocketAddr;
@@ -113,36 +114,36 @@ async fn ping(
     (summary, lines)
 }
 
-#[tokio::test]
-async fn ping_summary_against_a_live_server() {
+/// Five pings, five replies, percentiles in order, the summary line.
+async fn ping_summary_against_a_live_server(proto: Proto) {
     let (addr, _stop) = start(ServerConfig::default()).await;
-    for proto in [Proto::Tcp, Proto::Udp] {
-        let (s, lines) = ping(addr, proto, 5, Duration::from_secs(2)).await;
-        assert_eq!(
-            (s.sent, s.received, s.lost, s.late),
-            (5, 5, 0, 0),
-            "{proto}"
-        );
-        assert_eq!(s.loss_pct, 0.0);
-        let (min, p50, p99, max) = (
-            s.min_us.unwrap(),
-            s.p50_us.unwrap(),
-            s.p99_us.unwrap(),
-            s.max_us.unwrap(),
-        );
-        assert!(0.0 < min && min <= p50 && p50 <= p99 && p99 <= max, "{s:?}");
-        assert_eq!(lines.len(), 5);
-        assert!(
-            lines[0].starts_with(&format!("64 bytes from {addr}: seq=1 time=")),
-            "{}",
-            lines[0]
-        );
-        assert!(
-            s.to_string().contains("5 sent, 5 received, 0.0% loss"),
-            "{s}"
-        );
-    }
+    let (s, lines) = ping(addr, proto, 5, Duration::from_secs(2)).await;
+    assert_eq!(
+        (s.sent, s.received, s.lost, s.late),
+        (5, 5, 0, 0),
+        "{proto}"
+    );
+    assert_eq!(s.loss_pct, 0.0);
+    let (min, p50, p99, max) = (
+        s.min_us.unwrap(),
+        s.p50_us.unwrap(),
+        s.p99_us.unwrap(),
+        s.max_us.unwrap(),
+    );
+    assert!(0.0 < min && min <= p50 && p50 <= p99 && p99 <= max, "{s:?}");
+    assert_eq!(lines.len(), 5);
+    assert!(
+        lines[0].starts_with(&format!("64 bytes from {addr}: seq=1 time=")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        s.to_string().contains("5 sent, 5 received, 0.0% loss"),
+        "{s}"
+    );
 }
+
+per_proto!(ping_summary_against_a_live_server);
 
 #[tokio::test]
 async fn lost_udp_replies_are_timeouts() {
@@ -167,24 +168,24 @@ async fn lost_udp_replies_are_timeouts() {
     }
 }
 
-#[tokio::test]
-async fn the_stream_sink_counts_instead_of_echoing() {
+/// The stream sink beside echo counts what it gets instead of echoing it.
+async fn the_stream_sink_counts_instead_of_echoing(proto: Proto) {
     use nettool::bench::stream::{self, StreamConfig};
     let (addr, _stop) = start(ServerConfig::default()).await;
-    for proto in [Proto::Tcp, Proto::Udp] {
-        let cfg = StreamConfig {
-            addr,
-            proto,
-            duration: Duration::from_millis(200),
-            size: 1200,
-            rate_bps: 10_000_000, // paced: 10 Mbit/s, about 1 000 datagrams/s
-        };
-        let r = tokio::task::spawn_blocking(move || stream::run(&cfg))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(r.recv_bytes > 0, "{r:?}");
-        if proto == Proto::Udp {
+    let cfg = StreamConfig {
+        addr,
+        proto,
+        duration: Duration::from_millis(200),
+        size: 1200,
+        rate_bps: 10_000_000, // paced: 10 Mbit/s, about 1 000 datagrams/s
+    };
+    let r = tokio::task::spawn_blocking(move || stream::run(&cfg))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.recv_bytes > 0, "{r:?}");
+    match proto {
+        Proto::Udp => {
             let sent = r.sent_datagrams.unwrap();
             let recv = r.recv_datagrams.unwrap();
             // Paced to ~200 in 200 ms (unpaced would be ~100 000). Only the upper bound is
@@ -192,8 +193,9 @@ async fn the_stream_sink_counts_instead_of_echoing() {
             assert!(sent > 0 && sent <= 400, "paced: {sent}");
             assert!(recv <= sent && recv > 0, "{r:?}");
             assert_eq!(r.duplicates, Some(0));
-        } else {
-            assert_eq!(r.recv_bytes, r.sent_bytes, "TCP delivers every byte");
         }
+        Proto::Tcp => assert_eq!(r.recv_bytes, r.sent_bytes, "TCP delivers every byte"),
     }
 }
+
+per_proto!(the_stream_sink_counts_instead_of_echoing);

@@ -1,9 +1,9 @@
 //! Process-level test harness: the built `nettool` binary and real peers (netcat, socat,
-//! ncat, Node.js) as child processes with piped stdin/stdout, read line by line with a
-//! bound on every wait. A peer tool that is missing fails the test when `CI` is set and
-//! skips it (with a notice) otherwise.
-#![allow(dead_code)]
+//! ncat, Node.js) as child processes with piped stdin/stdout, each a [`Peer`] read line
+//! by line with a bound on every wait. A peer tool that is missing fails the test when
+//! `CI` is set and skips it (with a notice) otherwise.
 
+use crate::harness::Peer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
-use tokio::time::{timeout, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 
 /// The longest any single expected line may take.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -76,55 +76,9 @@ impl Proc {
         self.child.id().expect("running")
     }
 
-    pub async fn send_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("{}: write: {e}", self.name));
-        stdin.flush().await.expect("flush");
-    }
-
     /// Close stdin (EOF for the child).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
-    }
-
-    /// The next stdout line; panics on EOF or timeout.
-    pub async fn line(&mut self) -> String {
-        match timeout(WAIT, self.out.recv()).await {
-            Ok(Some(l)) => l,
-            Ok(None) => panic!("{}: stdout ended", self.name),
-            Err(_) => panic!("{}: no line within {WAIT:?}", self.name),
-        }
-    }
-
-    /// The next stdout line must be `want`.
-    pub async fn expect(&mut self, want: &str) {
-        let got = self.line().await;
-        assert_eq!(got, want, "{}", self.name);
-    }
-
-    /// Skip stdout lines until `want`.
-    pub async fn wait_for(&mut self, want: &str) {
-        self.wait_for_matching(|l| l == want, want).await;
-    }
-
-    pub async fn wait_for_matching(&mut self, pred: impl Fn(&str) -> bool, what: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match timeout(left, self.out.recv()).await {
-                Ok(Some(l)) if pred(&l) => return l,
-                Ok(Some(l)) => seen.push(l),
-                Ok(None) => panic!(
-                    "{}: stdout ended waiting for {what:?}; seen {seen:#?}",
-                    self.name
-                ),
-                Err(_) => panic!("{}: no {what:?} in time; seen {seen:#?}", self.name),
-            }
-        }
     }
 
     /// Skip stderr lines until one contains `part`; returns it.
@@ -161,6 +115,34 @@ impl Proc {
             .await
             .unwrap_or_else(|_| panic!("{}: did not exit", self.name))
             .expect("wait")
+    }
+}
+
+/// A child's lines are its stdout; its lines in go to its stdin.
+impl Peer for Proc {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn wait(&self) -> Duration {
+        WAIT
+    }
+
+    async fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{}: write: {e}", self.name));
+        stdin.flush().await.expect("flush");
+    }
+
+    async fn next_line(&mut self, deadline: Instant) -> Result<String, String> {
+        match timeout_at(deadline, self.out.recv()).await {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => Err("stdout ended".into()),
+            Err(_) => Err("timed out".into()),
+        }
     }
 }
 

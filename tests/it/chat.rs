@@ -2,15 +2,18 @@
 //! over UDP (and both at once): joins, unique nicknames, relay to every other member and
 //! never back, renames, `/who`, leaving with each reason, shutdown.
 
-mod harness;
+use crate::harness;
 
 use harness::{
-    assert_nothing_before_sentinel, challenge_code, Member, TcpText, TestServer, UdpText,
+    assert_nothing_before_sentinel, challenge_code, per_proto, reset, Member, Peer, TcpText,
+    TestServer, UdpText,
 };
 use nettool::chat::ServerConfig;
 use nettool::wire::{ClientMsg, Proto};
 use std::time::Duration;
 
+/// Joins with unique nicknames, relay to exactly the others, renames, `/who`, a leave
+/// with its reason, and the shutdown notice.
 async fn three_members(proto: Proto) {
     let server = TestServer::start(&[proto], ServerConfig::default()).await;
     let p = proto.to_string();
@@ -67,15 +70,7 @@ async fn three_members(proto: Proto) {
     bob.expect("* disconnected: server shutdown").await;
 }
 
-#[tokio::test]
-async fn three_members_tcp() {
-    three_members(Proto::Tcp).await;
-}
-
-#[tokio::test]
-async fn three_members_udp() {
-    three_members(Proto::Udp).await;
-}
+per_proto!(three_members);
 
 #[tokio::test]
 async fn tcp_close_and_reset_are_announced() {
@@ -91,11 +86,7 @@ async fn tcp_close_and_reset_are_announced() {
     alice.expect("* guest1 joined (tcp)").await;
     alice.expect("* guest1 is now rst").await;
     // SO_LINGER 0: closing sends a reset instead of a FIN.
-    let sock = text.into_stream();
-    socket2::SockRef::from(&sock)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(sock);
+    reset(text.into_stream());
     alice.expect("* rst left (reset)").await;
     server.stop().await;
 }
@@ -112,7 +103,7 @@ async fn udp_members_time_out_without_keepalives() {
     let server = TestServer::start(&[Proto::Udp], cfg).await;
     // alice pings while she waits (the harness's keepalive); the text peer goes silent.
     let mut alice = Member::join(server.addr, Proto::Udp, "alice").await;
-    let quiet = UdpText::join(server.addr).await;
+    let mut quiet = UdpText::join(server.addr).await;
     quiet.send_line("/nick quiet").await;
     quiet.expect("* you are guest1; 2 online").await;
     quiet.expect("* guest1 is now quiet").await;
@@ -137,7 +128,7 @@ async fn udp_goodbye_binary_and_text() {
     bob.expect("* disconnected: quit").await;
     alice.expect("* bob left (quit)").await;
 
-    let t = UdpText::join(server.addr).await;
+    let mut t = UdpText::join(server.addr).await;
     t.send_line("hi").await;
     t.expect("* you are guest1; 2 online").await;
     alice.expect("* guest1 joined (udp)").await;
@@ -158,7 +149,7 @@ async fn both_protocols_share_one_room() {
     nc.send_line("/nick nc").await;
     nc.expect("* you are guest1; 3 online").await;
     nc.expect("* guest1 is now nc").await;
-    let ncu = UdpText::join(server.addr).await;
+    let mut ncu = UdpText::join(server.addr).await;
     ncu.send_line("/nick ncu").await;
     ncu.expect("* you are guest2; 4 online").await;
     ncu.expect("* guest2 is now ncu").await;
@@ -213,7 +204,7 @@ async fn room_cap_refuses_with_a_reason() {
 async fn udp_members_get_a_burst_complete_and_in_order() {
     let server = TestServer::start(&[Proto::Tcp, Proto::Udp], ServerConfig::default()).await;
     let mut u = Member::join(server.addr, Proto::Udp, "ursula").await;
-    let ncu = UdpText::join(server.addr).await;
+    let mut ncu = UdpText::join(server.addr).await;
     ncu.send_line("/nick ncu").await;
     ncu.expect("* you are guest1; 2 online").await;
     ncu.expect("* guest1 is now ncu").await;

@@ -2,9 +2,7 @@
 //! at the connection cap, and `/who` answers in pages. (Aggregated joins and leaves are
 //! unit-tested in the room, fed events directly, where the one-second summary is exact.)
 
-mod harness;
-
-use harness::{TcpText, TestServer};
+use crate::harness::{Peer, TcpText, TestServer};
 use nettool::chat::ServerConfig;
 use nettool::tcp::writer::EVICTED;
 use nettool::wire::Proto;

@@ -4,10 +4,10 @@
 //! connections beyond the cap (each refused with a line), and a shutdown that a stalled
 //! reader cannot hold past the grace period. The well-behaved members get every message.
 
-mod harness;
+use crate::harness;
 
 use futures_util::{SinkExt, StreamExt};
-use harness::{Member, TcpText, TestServer, WAIT};
+use harness::{Member, Peer, TcpText, TestServer, WAIT};
 use nettool::chat::client::Incoming;
 use nettool::chat::ServerConfig;
 use nettool::tcp::SlowPolicy;

@@ -6,6 +6,7 @@
 
 use bytes::BytesMut;
 use nettool::wire::binary::{self, FrameCodec, WireError, MAX_MESSAGE};
+use nettool::wire::testing::{self, with_length};
 use nettool::wire::text::{self, LineCodec};
 use nettool::wire::{ClientMsg, LeaveReason, MemberInfo, Proto, ServerMsg};
 use proptest::collection::vec;
@@ -163,41 +164,11 @@ fn chunking() -> impl Strategy<Value = Vec<usize>> {
 /// What a decoder yielded for a stream: its items, then a stream error if one ended it.
 type Fed<C> = Vec<Result<<C as Decoder>::Item, <C as Decoder>::Error>>;
 
-/// Feed `bytes` to `codec` in chunks, collecting every item until it stops; then EOF.
-/// Returns the items and the largest the codec's buffer ever was after a `decode` call.
+/// Feed `bytes` to `codec` in chunks ([`testing::feed`]): every item, then a stream
+/// error if one ended it, and the most the codec's buffer ever held.
 fn feed<C: Decoder>(codec: &mut C, bytes: &[u8], chunks: &[usize]) -> (Fed<C>, usize) {
     let mut items = Vec::new();
-    let mut buf = BytesMut::new();
-    let mut high = 0;
-    let mut at = 0;
-    let mut sizes = chunks.iter().cycle();
-    while at < bytes.len() {
-        let n = (*sizes.next().unwrap_or(&1)).max(1).min(bytes.len() - at);
-        buf.extend_from_slice(&bytes[at..at + n]);
-        at += n;
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(item)) => items.push(Ok(item)),
-                Ok(None) => break,
-                Err(e) => {
-                    // A stream error ends the stream, as `FramedRead` does.
-                    items.push(Err(e));
-                    return (items, high);
-                }
-            }
-        }
-        high = high.max(buf.len());
-    }
-    loop {
-        match codec.decode_eof(&mut buf) {
-            Ok(Some(item)) => items.push(Ok(item)),
-            Ok(None) => break,
-            Err(e) => {
-                items.push(Err(e));
-                break;
-            }
-        }
-    }
+    let high = testing::feed(codec, bytes, chunks, |item| items.push(item));
     (items, high)
 }
 
@@ -318,7 +289,7 @@ proptest! {
     #[test]
     fn a_rendered_line_is_one_line_without_control_characters(msg in server_msg()) {
         if let Some(line) = text::render(&msg) {
-            prop_assert!(!line.chars().any(|c| c.is_control() && c != '\t'), "{:?}", line);
+            prop_assert!(testing::is_harmless_line(&line), "{:?}", line);
         }
     }
 
@@ -463,16 +434,6 @@ proptest! {
 
 // ---- Hostile length fields, refused before anything is allocated ----------------------
 
-/// `prefix` (an encoding ending in a zero length), with that zero replaced by a varint
-/// length of `len`.
-fn with_length(encoded: &[u8], len: u64) -> Vec<u8> {
-    assert_eq!(encoded.last(), Some(&0), "ends in an empty string or vec");
-    let mut out = encoded[..encoded.len() - 1].to_vec();
-    out.push(253); // bincode varint: u64 follows, little-endian
-    out.extend_from_slice(&len.to_le_bytes());
-    out
-}
-
 #[test]
 fn huge_declared_lengths_are_refused_without_allocating() {
     let lens = [1 << 32, 1 << 60, u64::MAX, MAX_MESSAGE as u64 + 1];
@@ -598,7 +559,7 @@ fn samples() -> (Vec<ClientMsg>, Vec<ServerMsg>) {
 }
 
 /// Writes `fuzz/corpus/<target>/seed-*`. Run after changing the messages:
-/// `cargo test --test wire_props -- --ignored write_fuzz_seed_corpus`.
+/// `cargo test --test it wire_props:: -- --ignored write_fuzz_seed_corpus`.
 #[test]
 #[ignore = "writes the fuzz seed corpus into the source tree"]
 fn write_fuzz_seed_corpus() {

@@ -4,15 +4,15 @@
 //! empty and 65 507-byte datagrams from strangers. Each offender gets its error or is
 //! dropped; the other members chat on and see nothing of it.
 
-mod harness;
+use crate::harness;
 
 use futures_util::StreamExt;
-use harness::{assert_nothing_before_sentinel, Member, TcpText, TestServer, WAIT};
+use harness::{assert_nothing_before_sentinel, reset, Member, Peer, TcpText, TestServer, WAIT};
 use nettool::chat::ServerConfig;
 use nettool::wire::binary::{self, FrameCodec};
+use nettool::wire::testing::with_length;
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpStream, UdpSocket};
@@ -59,24 +59,6 @@ impl RawBinary {
             .reunite(self.wr)
             .expect("halves of one socket")
     }
-}
-
-/// Close `s` with a reset instead of a FIN (SO_LINGER 0).
-fn reset(s: TcpStream) {
-    socket2::SockRef::from(&s)
-        .set_linger(Some(Duration::ZERO))
-        .expect("linger");
-    drop(s);
-}
-
-/// The bincode payload `encoded` (which ends in an empty string or vec, length byte 0)
-/// with that length replaced by `len`, as a bincode varint (253: a u64 follows).
-fn with_length(encoded: &[u8], len: u64) -> Vec<u8> {
-    assert_eq!(encoded.last(), Some(&0));
-    let mut out = encoded[..encoded.len() - 1].to_vec();
-    out.push(253);
-    out.extend_from_slice(&len.to_le_bytes());
-    out
 }
 
 /// A `Say` whose text claims `len` bytes, in a frame of a few bytes.

@@ -1,0 +1,41 @@
+//! The integration tests, one crate (one binary to link): real loopback sockets bound to
+//! port 0, real peers. `cargo test --test it MODULE::` runs one module's tests.
+//!
+//! | module | tests |
+//! | --- | --- |
+//! | [`chat`] | the room's semantics over TCP, UDP and both at once |
+//! | [`bad_input`], [`malformed`] | bad input on the chat paths: the offender is refused or dropped, the others carry on |
+//! | [`slow_and_floods`] | TCP peers that are slow or many: stalls, slowloris, connection floods |
+//! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
+//! | [`client`] | the chat client against scripted servers |
+//! | [`echo`] | RFC 862 echo, the ping client, the stream sink |
+//! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
+//! | [`cli`] | the binary as a user runs it |
+//! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
+//! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
+//! | [`soak`] | a bounded soak (ignored by default; `scripts/soak.sh`) |
+//! | [`wire_props`] | property tests of the wire codecs |
+//!
+//! Helpers: [`harness`] (an in-process server, nettool members, raw text peers),
+//! [`process`] (the `nettool` binary and peer tools as child processes). Load members
+//! are the library's own load generator, `nettool::bench::load`. A test that applies to
+//! every protocol is written once, `async fn NAME(proto: Proto)`, and run per protocol
+//! by `per_proto!(NAME)` (see `harness::per_proto`); every peer a test talks to in lines
+//! is a `harness::Peer`.
+
+mod harness;
+mod process;
+
+mod bad_input;
+mod chat;
+mod cli;
+mod client;
+mod echo;
+mod faults;
+mod interop;
+mod malformed;
+mod scale;
+mod slow_and_floods;
+mod soak;
+mod udp_spoofing;
+mod wire_props;
