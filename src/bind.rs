@@ -1,5 +1,6 @@
 //! Binding a service's sockets: TCP, UDP, or both on one port number (the chat and
-//! echo servers serve one address over each protocol they are given).
+//! echo servers serve one address over each protocol they are given). A failure names
+//! the protocol, the address and the cause (see [`crate::addr::failed`]).
 
 use crate::tcp;
 use crate::udp;
@@ -24,6 +25,16 @@ impl Bound {
             (None, None) => Err(io::Error::new(io::ErrorKind::InvalidInput, "no protocol")),
         }
     }
+
+    /// What is served: `tcp`, `udp` or `tcp+udp`.
+    pub fn protos_label(&self) -> &'static str {
+        match (&self.tcp, &self.udp) {
+            (Some(_), Some(_)) => "tcp+udp",
+            (Some(_), None) => "tcp",
+            (None, Some(_)) => "udp",
+            (None, None) => "nothing",
+        }
+    }
 }
 
 /// Bind `protos` at `addr`. With both and port 0, the UDP socket takes the port the
@@ -39,7 +50,7 @@ pub async fn bind(addr: SocketAddr, protos: &[Proto]) -> io::Result<Bound> {
     let mut last_err = None;
     for _ in 0..attempts {
         let tcp = if want_tcp {
-            Some(tcp::socket::listener(addr)?)
+            Some(tcp::socket::listener(addr).map_err(|e| failed(Proto::Tcp, addr, e))?)
         } else {
             None
         };
@@ -57,8 +68,12 @@ pub async fn bind(addr: SocketAddr, protos: &[Proto]) -> io::Result<Bound> {
                     udp: Some(udp),
                 })
             }
-            Err(e) => last_err = Some(e),
+            Err(e) => last_err = Some(failed(Proto::Udp, udp_addr, e)),
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::other("cannot bind")))
+}
+
+fn failed(proto: Proto, addr: SocketAddr, e: io::Error) -> io::Error {
+    crate::addr::failed(format_args!("cannot listen on {proto} {addr}"), e)
 }

@@ -6,6 +6,7 @@ use nettool::addr::{self, parse_duration};
 use nettool::chat::client;
 use nettool::wire::Proto;
 use nettool::{bench, chat, echo, shutdown};
+use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -63,7 +64,8 @@ struct ChatArgs {
     /// Serve a room instead of joining one.
     #[arg(short, long)]
     listen: bool,
-    #[arg(long, value_enum, default_value = "tcp")]
+    /// `both` serves TCP and UDP on one port (-l only: a client speaks one protocol).
+    #[arg(long, value_enum, default_value = "tcp", requires_if("both", "listen"))]
     proto: ProtoArg,
     /// Client: the nickname to ask for.
     #[arg(long)]
@@ -133,8 +135,8 @@ struct EchoArgs {
     /// Serve instead of ping.
     #[arg(short, long)]
     listen: bool,
-    /// Server default: both; client default: tcp.
-    #[arg(long, value_enum)]
+    /// Server default: both; client default: tcp (`both` is for -l only).
+    #[arg(long, value_enum, requires_if("both", "listen"))]
     proto: Option<ProtoArg>,
     /// Client: pings to send.
     #[arg(short, long, default_value_t = 10)]
@@ -251,15 +253,48 @@ fn parse_rate(s: &str) -> Result<u64, String> {
     Ok((v * mult) as u64)
 }
 
-fn main() -> Result<()> {
+/// Logs on stderr: `RUST_LOG` (default `info`); colour only on a terminal and without
+/// `NO_COLOR`. A log line that cannot be written (stderr closed, a pipe whose reader
+/// left) is dropped: tracing-subscriber would otherwise report it with `eprintln!`,
+/// which panics on that same stderr, killing whichever task logged (the signal
+/// handler, so SIGTERM was ignored).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+}
+
+/// A failed command as one line on stderr (the error and its causes, no backtrace:
+/// these are the user's errors, not crashes), exit status 1.
+fn report(err: anyhow::Error) -> ExitCode {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "nettool: {err:#}");
+    ExitCode::FAILURE
+}
+
+/// A server's start line on stderr (not fatal if stderr is gone).
+fn announce(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     // Servers run on one thread: the room is one task anyway, and a single thread spares
     // every message the cross-thread wake-ups (measured: 0.42 -> 0.25 µs of server CPU per
     // delivery at 10 clients x 14 000 msg/s). Clients and the bench's load use all cores.
@@ -315,11 +350,11 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
             },
         };
         let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
-        eprintln!(
+        announce(format_args!(
             "nettool chat: serving {} on {}",
             server.protos_label(),
             server.local_addr()
-        );
+        ));
         let stats = server.run(shutdown::on_signal()).await?;
         tracing::info!(?stats, "room closed");
         Ok(())
@@ -349,7 +384,11 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
             ..Default::default()
         };
         let server = echo::Server::bind(addr, &protos, cfg).await?;
-        eprintln!("nettool echo: serving on {}", server.local_addr());
+        announce(format_args!(
+            "nettool echo: serving {} on {}",
+            server.protos_label(),
+            server.local_addr()
+        ));
         server.run(shutdown::on_signal()).await?;
         Ok(())
     } else {
@@ -361,19 +400,7 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
             interval: a.interval,
             timeout: a.timeout,
         };
-        let json = a.json;
-        let summary = echo::ping(&cfg, move |reply| {
-            if !json {
-                println!("{reply}");
-            }
-        })
-        .await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        } else {
-            println!("{summary}");
-        }
-        Ok(())
+        echo::ping_stdio(&cfg, a.json).await
     }
 }
 
@@ -417,7 +444,7 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
     }
     if let Some(dir) = a.plot {
         for f in bench::plot::write(&report, &dir)? {
-            eprintln!("wrote {}", f.display());
+            announce(format_args!("wrote {}", f.display()));
         }
     }
     Ok(())

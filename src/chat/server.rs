@@ -47,12 +47,8 @@ impl Server {
     }
 
     /// `tcp`, `udp` or `tcp+udp`.
-    pub fn protos_label(&self) -> String {
-        match (&self.bound.tcp, &self.bound.udp) {
-            (Some(_), Some(_)) => "tcp+udp".into(),
-            (Some(_), None) => "tcp".into(),
-            _ => "udp".into(),
-        }
+    pub fn protos_label(&self) -> &'static str {
+        self.bound.protos_label()
     }
 
     /// Serve until `shutdown` is cancelled; then every member is told, queues are flushed

@@ -13,7 +13,7 @@ pub mod pinger;
 mod server;
 pub mod sink;
 
-pub use client::{ping, PingConfig, PingReply, PingSummary};
+pub use client::{ping, ping_stdio, ping_until, PingConfig, PingReply, PingSummary};
 
 use crate::bind::{self, Bound};
 use crate::udp::budget::Rate;
@@ -71,6 +71,11 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `tcp`, `udp` or `tcp+udp`.
+    pub fn protos_label(&self) -> &'static str {
+        self.bound.protos_label()
     }
 
     /// Serve until `shutdown` is cancelled.
