@@ -9,8 +9,9 @@ pub fn on_signal() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("signal received: shutting down");
+        // Cancel first: nothing that happens to the log line may keep the signal unheard.
         t.cancel();
+        tracing::info!("signal received: shutting down");
     });
     token
 }
