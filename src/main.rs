@@ -350,12 +350,13 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
             },
         };
         let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
+        let stop = shutdown::on_signal();
         announce(format_args!(
             "nettool chat: serving {} on {}",
             server.protos_label(),
             server.local_addr()
         ));
-        let stats = server.run(shutdown::on_signal()).await?;
+        let stats = server.run(stop).await?;
         tracing::info!(?stats, "room closed");
         Ok(())
     } else {
@@ -384,12 +385,13 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
             ..Default::default()
         };
         let server = echo::Server::bind(addr, &protos, cfg).await?;
+        let stop = shutdown::on_signal();
         announce(format_args!(
             "nettool echo: serving {} on {}",
             server.protos_label(),
             server.local_addr()
         ));
-        server.run(shutdown::on_signal()).await?;
+        server.run(stop).await?;
         Ok(())
     } else {
         let cfg = echo::PingConfig {
