@@ -1,7 +1,10 @@
 //! Command-line addresses: `HOST:PORT`, `[V6]:PORT`, `HOST` or `PORT`, each service
-//! with its documented default port, resolved to one socket address.
+//! with its documented default port, resolved to one socket address; and the one-line
+//! errors that name what failed at an address (action, protocol, address, cause).
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Result};
+use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 
 /// Default port of the chat service.
@@ -12,28 +15,93 @@ pub const ECHO_PORT: u16 = 7007;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 
 /// Resolve `spec` (or the default host) with `default_port` when no port is given.
+/// A port that is not a number in 0..=65535 is an error that says so.
 pub async fn resolve(spec: Option<&str>, default_port: u16) -> Result<SocketAddr> {
     let spec = spec.unwrap_or(DEFAULT_HOST);
-    let full = if let Ok(port) = spec.parse::<u16>() {
-        format!("{DEFAULT_HOST}:{port}")
-    } else if spec.parse::<SocketAddr>().is_ok() {
-        spec.to_string()
-    } else if spec.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{spec}]:{default_port}")
-    } else if spec
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        spec.to_string()
-    } else {
-        format!("{spec}:{default_port}")
+    let (host, port) = split(spec, default_port)?;
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let mut addrs = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a,
+        Err(e) => bail!("cannot resolve host {host:?}: {}", cause(&e)),
     };
-    let mut addrs = tokio::net::lookup_host(full.as_str())
-        .await
-        .with_context(|| format!("cannot resolve {full}"))?;
     addrs
         .next()
-        .ok_or_else(|| anyhow!("{full} resolves to no address"))
+        .ok_or_else(|| anyhow!("host {host:?} resolves to no address"))
+}
+
+/// `spec` as (host, port): `PORT`, `HOST`, `HOST:PORT`, `V6`, `[V6]` or `[V6]:PORT`.
+fn split(spec: &str, default_port: u16) -> Result<(&str, u16)> {
+    let port_of = |p: &str| -> Result<u16> {
+        if p.is_empty() {
+            bail!("bad port in {spec:?}: empty");
+        }
+        match p.parse::<u64>() {
+            Ok(n) => u16::try_from(n)
+                .map_err(|_| anyhow!("bad port in {spec:?}: {n} is not in 0..=65535")),
+            Err(_) => bail!("bad port in {spec:?}: {p:?} is not a number"),
+        }
+    };
+    if spec.chars().all(|c| c.is_ascii_digit()) && !spec.is_empty() {
+        return Ok((DEFAULT_HOST, port_of(spec)?));
+    }
+    if let Some(rest) = spec.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            bail!("bad address {spec:?}: no closing ']'");
+        };
+        return match after.strip_prefix(':') {
+            Some(p) => Ok((host, port_of(p)?)),
+            None if after.is_empty() => Ok((host, default_port)),
+            None => bail!("bad address {spec:?}: expected ':PORT' after ']'"),
+        };
+    }
+    match spec.matches(':').count() {
+        0 => Ok((spec, default_port)),
+        1 => {
+            let (host, p) = spec.split_once(':').expect("one colon");
+            if host.is_empty() {
+                bail!("bad address {spec:?}: no host before ':'");
+            }
+            Ok((host, port_of(p)?))
+        }
+        // Several colons and no brackets: a bare IPv6 address.
+        _ => Ok((spec, default_port)),
+    }
+}
+
+/// What went wrong, in words: the OS message without its `(os error N)` and
+/// lower-cased, with a hint where one helps; an error with a message of its own as is.
+pub fn cause(e: &io::Error) -> String {
+    if e.get_ref().is_some() {
+        return e.to_string(); // already in words
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            return "connection refused (nothing listens there)".into()
+        }
+        io::ErrorKind::AddrInUse => {
+            return "address already in use (another program serves there)".into()
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => return "timed out".into(),
+        _ => {}
+    }
+    let text = e.to_string();
+    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(i)) => &text[..i],
+        _ => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "unknown error".into(),
+    }
+}
+
+/// `e` re-worded as one line naming what was tried where: "cannot listen on tcp
+/// 127.0.0.1:7070: address already in use (…)". The error kind is kept.
+pub fn failed(what: fmt::Arguments<'_>, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {}", cause(&e)))
 }
 
 /// Parse a duration: a bare number is seconds (`0.2`, like ping's `-i`), otherwise
@@ -67,7 +135,59 @@ mod tests {
             "[::1]:5".parse().unwrap()
         );
         assert_eq!(r(Some("localhost:5")).await.unwrap().port(), 5);
-        assert!(r(Some("no.such.host.invalid")).await.is_err());
+        assert_eq!(
+            r(Some("[::1]")).await.unwrap(),
+            "[::1]:7070".parse().unwrap()
+        );
+        let e = r(Some("no.such.host.invalid")).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot resolve host \"no.such.host.invalid\": "),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_ports_are_called_bad_ports() {
+        let e =
+            |s: &'static str| async move { resolve(Some(s), 7070).await.unwrap_err().to_string() };
+        assert_eq!(
+            e("127.0.0.1:99999").await,
+            "bad port in \"127.0.0.1:99999\": 99999 is not in 0..=65535"
+        );
+        assert_eq!(
+            e("localhost:abc").await,
+            "bad port in \"localhost:abc\": \"abc\" is not a number"
+        );
+        assert_eq!(
+            e("99999").await,
+            "bad port in \"99999\": 99999 is not in 0..=65535"
+        );
+        assert_eq!(e("host:").await, "bad port in \"host:\": empty");
+        assert_eq!(
+            e("[::1]:x").await,
+            "bad port in \"[::1]:x\": \"x\" is not a number"
+        );
+    }
+
+    #[test]
+    fn causes_read_as_words() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            cause(&refused),
+            "connection refused (nothing listens there)"
+        );
+        let os = io::Error::from_raw_os_error(101); // ENETUNREACH on Linux
+        assert!(!cause(&os).contains("os error"), "{}", cause(&os));
+        let e = failed(
+            format_args!("cannot connect to tcp {}", "127.0.0.1:9"),
+            refused,
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to tcp 127.0.0.1:9: connection refused (nothing listens there)"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Serving one address over several protocols on one port number: the chat server binds
 //! one transport per protocol, the echo server one socket per protocol, both through
 //! [`on_one_port`]. With port 0 the first protocol takes any free port and the others
-//! take the same number (retrying a few ports if that number is taken for them).
+//! take the same number (retrying a few ports if that number is taken for them). A
+//! failure names the protocol, the address and the cause (see [`crate::addr::failed`]).
 
 use crate::tcp;
 use crate::udp;
@@ -31,7 +32,7 @@ pub fn on_one_port<T>(
     };
     let mut last_err = None;
     'attempt: for _ in 0..attempts {
-        let bound = bind_one(first, addr)?;
+        let bound = bind_one(first, addr).map_err(|e| failed(first, addr, e))?;
         let mut same = addr;
         same.set_port(port(&bound)?);
         let mut all = vec![bound];
@@ -39,7 +40,7 @@ pub fn on_one_port<T>(
             match bind_one(proto, same) {
                 Ok(b) => all.push(b),
                 Err(e) => {
-                    last_err = Some(e);
+                    last_err = Some(failed(proto, same, e));
                     continue 'attempt;
                 }
             }
@@ -57,6 +58,14 @@ pub enum Socket {
 }
 
 impl Socket {
+    /// Its protocol.
+    pub fn proto(&self) -> Proto {
+        match self {
+            Socket::Tcp(_) => Proto::Tcp,
+            Socket::Udp(_) => Proto::Udp,
+        }
+    }
+
     /// Where it is bound.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
@@ -77,4 +86,14 @@ pub fn sockets(addr: SocketAddr, protos: &[Proto]) -> io::Result<Vec<Socket>> {
         },
         |s| s.local_addr().map(|a| a.port()),
     )
+}
+
+fn failed(proto: Proto, addr: SocketAddr, e: io::Error) -> io::Error {
+    crate::addr::failed(format_args!("cannot listen on {proto} {addr}"), e)
+}
+
+/// The protocols of a list, as `tcp`, `udp` or `tcp+udp`.
+pub fn label(protos: impl IntoIterator<Item = Proto>) -> String {
+    let names: Vec<String> = protos.into_iter().map(|p| p.to_string()).collect();
+    names.join("+")
 }

@@ -105,6 +105,17 @@ impl Report {
                 "loss",
                 s.map(|r| r.loss_pct.map(|l| format!("{l:.2} %"))),
             );
+            let zl = |r: &StreamResult| {
+                let z = r.zero_loss.as_ref()?;
+                Some(format!("{:.2} Gbit/s ({} trials)", z.gbps, z.trials))
+            };
+            let label = match s.udp.as_ref().and_then(|r| r.zero_loss.as_ref()) {
+                Some(z) => format!("highest rate at ≤ {} % loss", z.max_loss_pct),
+                None => "highest rate at ~0 loss".into(),
+            };
+            if s.udp.as_ref().is_some_and(|r| r.zero_loss.is_some()) {
+                row(none(), &label, s.map(zl));
+            }
             let rd = |r: &StreamResult| Some(format!("{} / {}", r.reordered?, r.duplicates?));
             row(none(), "reordered / duplicates", s.map(rd));
             row(none(), "jitter (RFC 3550)", s.map(|r| r.jitter_us.map(us)));

@@ -1,7 +1,8 @@
 //! Round trip, like sockperf ping-pong or netperf TCP_RR/UDP_RR: one message
 //! outstanding against an RFC 862 echo server, warm-up excluded. The loop runs on its
 //! own thread with blocking sockets, so no runtime wake-up sits in the measured path.
-//! UDP replies that do not come back within the timeout are counted as lost.
+//! Replies that do not come back within the timeout are counted as lost, over either
+//! protocol (a late TCP echo is skipped by the pinger, see [`crate::echo::pinger`]).
 
 use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};
@@ -68,7 +69,7 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
                 stats::record(&mut hist, t0.elapsed());
                 received += 1;
             }
-            Outcome::Lost => {}
+            Outcome::Lost | Outcome::Mismatch => {}
             Outcome::Unreachable => {
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,

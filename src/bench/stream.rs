@@ -2,6 +2,11 @@
 //! server. TCP: goodput measured at the receiver. UDP: datagrams/s and bytes/s at the
 //! sender and the receiver, loss, reorders, duplicates and RFC 3550 jitter, paced at a
 //! target bit rate or unpaced. The sender runs on its own thread with blocking sockets.
+//!
+//! An unpaced UDP stream's loss says how far the sender outran the receiver on this
+//! machine, so it swings from run to run. [`search`] adds the figure that does not: the
+//! highest paced rate the path carries with (near) zero loss, found by a short binary
+//! search of paced trials as RFC 2544 §26.1 defines throughput.
 
 use crate::echo::sink::{self, TcpReport, UdpReport};
 use crate::wire::Proto;
@@ -44,6 +49,44 @@ pub struct StreamResult {
     pub reordered: Option<u64>,
     pub duplicates: Option<u64>,
     pub jitter_us: Option<f64>,
+    /// UDP: the highest rate with (near) zero loss (see [`search`]).
+    pub zero_loss: Option<RateSearch>,
+}
+
+/// The result of [`search`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RateSearch {
+    /// The highest rate tried whose loss stayed within `max_loss_pct` (0 if none did).
+    pub rate_bps: u64,
+    pub gbps: f64,
+    /// That trial's receiver goodput and loss.
+    pub recv_gbps: f64,
+    pub loss_pct: f64,
+    /// The loss a trial may have and still pass ("near zero").
+    pub max_loss_pct: f64,
+    pub trials: u32,
+    pub trial_ms: u64,
+}
+
+/// How a [`search`] runs.
+#[derive(Debug, Clone)]
+pub struct SearchConfig {
+    /// Paced trials at most (the first at the ceiling, then bisecting).
+    pub trials: u32,
+    pub trial: Duration,
+    /// Loss a trial may have and pass: RFC 2544 asks for none; one datagram in a few
+    /// thousand is allowed here, as short trials on a busy machine lose one now and then.
+    pub max_loss_pct: f64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            trials: 6,
+            trial: Duration::from_millis(200),
+            max_loss_pct: 0.1,
+        }
+    }
 }
 
 /// Measure (blocking).
@@ -85,6 +128,7 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
         reordered: None,
         duplicates: None,
         jitter_us: None,
+        zero_loss: None,
     })
 }
 
@@ -162,6 +206,54 @@ fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {
         reordered: Some(report.reordered),
         duplicates: Some(report.duplicates),
         jitter_us: Some(report.jitter_ns as f64 / 1000.0),
+        zero_loss: None,
+    })
+}
+
+/// The highest UDP rate up to `ceiling_bps` (normally what an unpaced run sent) at which
+/// a paced trial of `cfg.size` datagrams loses at most `search.max_loss_pct`: the first
+/// trial at the ceiling, then a binary search between the best pass and the lowest
+/// failure. Blocking; takes about `trials × trial` plus a report round trip per trial.
+pub fn search(cfg: &StreamConfig, ceiling_bps: u64, s: &SearchConfig) -> io::Result<RateSearch> {
+    let (mut lo, mut hi) = (0u64, ceiling_bps.max(1));
+    let mut best: Option<(u64, StreamResult)> = None;
+    let mut trials = 0;
+    let mut rate = hi;
+    while trials < s.trials && rate > 0 {
+        trials += 1;
+        let trial = StreamConfig {
+            proto: Proto::Udp,
+            duration: s.trial,
+            rate_bps: rate,
+            ..cfg.clone()
+        };
+        let r = udp(&trial)?;
+        if r.loss_pct.unwrap_or(100.0) <= s.max_loss_pct && r.recv_datagrams.unwrap_or(0) > 0 {
+            lo = rate;
+            best = Some((rate, r));
+            if rate == hi {
+                break; // the ceiling itself passes
+            }
+        } else {
+            hi = rate;
+        }
+        rate = lo + (hi - lo) / 2;
+        if hi - lo <= hi / 100 {
+            break; // within 1 %: more trials would not change the figure
+        }
+    }
+    let (rate_bps, recv_gbps, loss_pct) = match &best {
+        Some((rate, r)) => (*rate, r.recv_gbps, r.loss_pct.unwrap_or(0.0)),
+        None => (0, 0.0, 100.0),
+    };
+    Ok(RateSearch {
+        rate_bps,
+        gbps: rate_bps as f64 / 1e9,
+        recv_gbps,
+        loss_pct,
+        max_loss_pct: s.max_loss_pct,
+        trials,
+        trial_ms: s.trial.as_millis() as u64,
     })
 }
 

@@ -6,7 +6,7 @@ use super::fanout::{self, FanoutConfig};
 use super::report::Report;
 use super::rtt::{self, RttConfig};
 use super::setup::{self, SetupConfig};
-use super::stream::{self, StreamConfig};
+use super::stream::{self, SearchConfig, StreamConfig};
 use crate::echo;
 use crate::wire::Proto;
 use anyhow::{Context, Result};
@@ -51,6 +51,8 @@ pub struct SuiteConfig {
     pub stream_duration: Duration,
     pub udp_size: usize,
     pub rate_bps: u64,
+    /// UDP stream: also search for the highest rate with (near) zero loss.
+    pub stream_search: Option<SearchConfig>,
     pub fanout_clients: usize,
     pub fanout_rate: f64,
     pub fanout_duration: Duration,
@@ -105,6 +107,7 @@ impl Default for SuiteConfig {
             stream_duration: DEFAULT_DURATION,
             udp_size: DEFAULT_UDP_SIZE,
             rate_bps: DEFAULT_RATE_BPS,
+            stream_search: Some(SearchConfig::default()),
             fanout_clients: DEFAULT_FANOUT_CLIENTS,
             fanout_rate: DEFAULT_FANOUT_RATE,
             fanout_duration: DEFAULT_DURATION,
@@ -252,11 +255,18 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 size: cfg.udp_size,
                 rate_bps: cfg.rate_bps,
             };
-            set(
-                &mut report.stream,
-                proto,
-                blocking(move || stream::run(&c)).await?,
-            );
+            let search = cfg.stream_search.clone().filter(|_| proto == Proto::Udp);
+            let r = blocking(move || {
+                let mut r = stream::run(&c)?;
+                if let Some(s) = search {
+                    // Up to what the main run managed to send.
+                    let ceiling = (r.sent_bytes as f64 * 8.0 / r.seconds.max(1e-9)) as u64;
+                    r.zero_loss = Some(stream::search(&c, ceiling, &s)?);
+                }
+                Ok(r)
+            })
+            .await?;
+            set(&mut report.stream, proto, r);
             bar.inc(1);
         }
         if wants(Part::Setup) {

@@ -73,12 +73,7 @@ impl Server {
 
     /// The protocols served, as `tcp`, `udp` or `tcp+udp`.
     pub fn protos_label(&self) -> String {
-        let names: Vec<String> = self
-            .transports
-            .iter()
-            .map(|t| t.proto().to_string())
-            .collect();
-        names.join("+")
+        bind::label(self.transports.iter().map(|t| t.proto()))
     }
 
     /// Serve until `shutdown` is cancelled; then every member is told, queues are flushed

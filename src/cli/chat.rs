@@ -17,7 +17,8 @@ pub struct ChatArgs {
     /// Serve a room instead of joining one.
     #[arg(short, long)]
     pub listen: bool,
-    #[arg(long, value_enum, default_value = "tcp")]
+    /// `both` serves TCP and UDP on one port (-l only: a client speaks one protocol).
+    #[arg(long, value_enum, default_value = "tcp", requires_if("both", "listen"))]
     pub proto: ProtoArg,
     /// Client: the nickname to ask for.
     #[arg(long)]

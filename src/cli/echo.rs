@@ -16,8 +16,8 @@ pub struct EchoArgs {
     /// Serve instead of ping.
     #[arg(short, long)]
     pub listen: bool,
-    /// Server default: both; client default: tcp.
-    #[arg(long, value_enum)]
+    /// Server default: both; client default: tcp (`both` is for -l only).
+    #[arg(long, value_enum, requires_if("both", "listen"))]
     proto: Option<ProtoArg>,
     /// Client: pings to send.
     #[arg(short, long, default_value_t = ping::DEFAULT_COUNT)]

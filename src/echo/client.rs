@@ -1,14 +1,20 @@
 //! The ping-like echo client: one line per reply with its sequence number and round-trip
-//! time, lost UDP replies reported as timeouts, and a summary with loss and percentiles.
+//! time, a reply that does not come reported as a timeout (either protocol), and a
+//! summary with loss and percentiles, also when interrupted (Ctrl-C, SIGTERM).
+//! [`ping_stdio`] is the `nettool echo` command: like ping, it fails (exit status 1)
+//! when no reply came back at all.
 
 use super::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// What to ping.
 #[derive(Debug, Clone)]
@@ -46,6 +52,8 @@ pub struct PingReply {
     pub rtt: Option<Duration>,
     /// UDP: ICMP said nothing listens on that port.
     pub unreachable: bool,
+    /// TCP: what came back is not what was sent (not an echo server).
+    pub mismatch: bool,
     pub timeout: Duration,
 }
 
@@ -61,6 +69,11 @@ impl fmt::Display for PingReply {
                 rtt.as_secs_f64() * 1e3
             ),
             None if self.unreachable => write!(f, "seq={}: port unreachable", self.seq),
+            None if self.mismatch => write!(
+                f,
+                "seq={}: the reply differs from what was sent (not an echo server?)",
+                self.seq
+            ),
             None => write!(
                 f,
                 "seq={}: no reply within {} ms",
@@ -89,6 +102,9 @@ pub struct PingSummary {
     pub p99_us: Option<f64>,
     pub max_us: Option<f64>,
     pub mean_us: Option<f64>,
+    /// Why the run stopped early, if it did (the server closed or reset the connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl fmt::Display for PingSummary {
@@ -123,20 +139,101 @@ impl fmt::Display for PingSummary {
     }
 }
 
-/// Ping `cfg.count` times, calling `on_reply` for each, and summarise. The loop runs on
-/// a blocking thread (see [`super::pinger`]).
+/// Ping `cfg.count` times, calling `on_reply` for each, and summarise.
 pub async fn ping<F>(cfg: &PingConfig, on_reply: F) -> Result<PingSummary>
+where
+    F: FnMut(&PingReply) + Send + 'static,
+{
+    ping_until(cfg, CancellationToken::new(), on_reply).await
+}
+
+/// [`ping`], stopping early when `stop` is cancelled: the summary then covers the pings
+/// completed so far (one still waiting for its reply is not counted), and no reply
+/// line follows it. The loop runs on a thread of its own with blocking sockets (see
+/// [`super::pinger`]); an interrupted run does not wait for it.
+pub async fn ping_until<F>(
+    cfg: &PingConfig,
+    stop: CancellationToken,
+    on_reply: F,
+) -> Result<PingSummary>
 where
     F: FnMut(&PingReply) + Send + 'static,
 {
     if cfg.size == 0 || cfg.size > MAX_PING_SIZE {
         bail!("a ping's payload must be 1..={MAX_PING_SIZE} bytes");
     }
-    let cfg = cfg.clone();
-    tokio::task::spawn_blocking(move || ping_blocking(&cfg, on_reply)).await?
+    let tally = Arc::new(Mutex::new(Tally {
+        hist: stats::histogram(),
+        sent: 0,
+        received: 0,
+        late: 0,
+        stopped: false,
+    }));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (c, t) = (cfg.clone(), tally.clone());
+    std::thread::Builder::new()
+        .name("ping".into())
+        .spawn(move || {
+            let _ = tx.send(ping_blocking(&c, &t, on_reply));
+        })?;
+    let error = tokio::select! {
+        r = rx => r.map_err(|_| anyhow!("the ping thread ended"))?.err(),
+        _ = stop.cancelled() => None,
+    };
+    let mut t = tally
+        .lock()
+        .map_err(|_| anyhow!("the ping thread failed"))?;
+    t.stopped = true;
+    match error {
+        // Nothing was sent: the run never started (cannot connect).
+        Some(e) if t.sent == 0 => Err(e.into()),
+        error => Ok(t.summary(cfg, error.map(|e| e.to_string()))),
+    }
 }
 
-fn ping_blocking(cfg: &PingConfig, mut on_reply: impl FnMut(&PingReply)) -> Result<PingSummary> {
+/// What the ping thread has counted so far, shared with the summary.
+struct Tally {
+    hist: Histogram<u64>,
+    sent: u64,
+    received: u64,
+    late: u64,
+    /// Set when the summary is taken: the thread records nothing after it.
+    stopped: bool,
+}
+
+impl Tally {
+    fn summary(&self, cfg: &PingConfig, error: Option<String>) -> PingSummary {
+        let lat = Latency::from_histogram(&self.hist);
+        let (sent, received) = (self.sent, self.received);
+        PingSummary {
+            proto: cfg.proto,
+            addr: cfg.addr,
+            size: cfg.size,
+            sent,
+            received,
+            lost: sent - received,
+            loss_pct: if sent == 0 {
+                0.0
+            } else {
+                (sent - received) as f64 * 100.0 / sent as f64
+            },
+            late: self.late,
+            min_us: lat.as_ref().map(|l| l.min_us),
+            p50_us: lat.as_ref().map(|l| l.p50_us),
+            p90_us: lat.as_ref().map(|l| l.p90_us),
+            p99_us: lat.as_ref().map(|l| l.p99_us),
+            max_us: lat.as_ref().map(|l| l.max_us),
+            mean_us: lat.as_ref().map(|l| l.mean_us),
+            error,
+        }
+    }
+}
+
+fn ping_blocking(
+    cfg: &PingConfig,
+    tally: &Mutex<Tally>,
+    mut on_reply: impl FnMut(&PingReply),
+) -> std::io::Result<()> {
     let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout)?;
     // A per-run tag after the sequence number, so replies from another run never match.
     let mut payload = vec![0u8; cfg.size];
@@ -144,8 +241,6 @@ fn ping_blocking(cfg: &PingConfig, mut on_reply: impl FnMut(&PingReply)) -> Resu
     for (i, b) in payload.iter_mut().enumerate().skip(8) {
         *b = (tag >> ((i % 8) * 8)) as u8;
     }
-    let mut hist = stats::histogram();
-    let mut received = 0;
     let start = Instant::now();
     for seq in 1..=cfg.count {
         if seq > 1 && !cfg.interval.is_zero() {
@@ -156,9 +251,15 @@ fn ping_blocking(cfg: &PingConfig, mut on_reply: impl FnMut(&PingReply)) -> Resu
         let t0 = Instant::now();
         let outcome = pinger.ping(&payload)?;
         let rtt = (outcome == Outcome::Answered).then(|| t0.elapsed());
+        let Ok(mut t) = tally.lock() else { break };
+        if t.stopped {
+            break;
+        }
+        t.sent += 1;
+        t.late = pinger.stale;
         if let Some(rtt) = rtt {
-            stats::record(&mut hist, rtt);
-            received += 1;
+            stats::record(&mut t.hist, rtt);
+            t.received += 1;
         }
         on_reply(&PingReply {
             addr: cfg.addr,
@@ -166,29 +267,39 @@ fn ping_blocking(cfg: &PingConfig, mut on_reply: impl FnMut(&PingReply)) -> Resu
             size: cfg.size,
             rtt,
             unreachable: outcome == Outcome::Unreachable,
+            mismatch: outcome == Outcome::Mismatch,
             timeout: cfg.timeout,
         });
     }
-    let lat = Latency::from_histogram(&hist);
-    let sent = cfg.count;
-    Ok(PingSummary {
-        proto: cfg.proto,
-        addr: cfg.addr,
-        size: cfg.size,
-        sent,
-        received,
-        lost: sent - received,
-        loss_pct: if sent == 0 {
-            0.0
-        } else {
-            (sent - received) as f64 * 100.0 / sent as f64
-        },
-        late: pinger.stale,
-        min_us: lat.as_ref().map(|l| l.min_us),
-        p50_us: lat.as_ref().map(|l| l.p50_us),
-        p90_us: lat.as_ref().map(|l| l.p90_us),
-        p99_us: lat.as_ref().map(|l| l.p99_us),
-        max_us: lat.as_ref().map(|l| l.max_us),
-        mean_us: lat.as_ref().map(|l| l.mean_us),
+    Ok(())
+}
+
+/// The `nettool echo` client: a line per ping and the summary on stdout (or the summary
+/// as JSON), until the count is done or Ctrl-C / SIGTERM. An error (exit status 1)
+/// when no reply came back at all, or when the run was cut short by the server.
+pub async fn ping_stdio(cfg: &PingConfig, json: bool) -> Result<()> {
+    let stop = crate::shutdown::on_signal();
+    let summary = ping_until(cfg, stop, move |reply| {
+        if !json {
+            println!("{reply}");
+        }
     })
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{summary}");
+    }
+    if let Some(e) = &summary.error {
+        bail!("{e}");
+    }
+    if summary.sent > 0 && summary.received == 0 {
+        bail!(
+            "no reply from {} {} ({} sent)",
+            cfg.proto,
+            cfg.addr,
+            summary.sent
+        );
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub mod pinger;
 mod server;
 pub mod sink;
 
-pub use client::{ping, PingConfig, PingReply, PingSummary, MAX_PING_SIZE};
+pub use client::{ping, ping_stdio, ping_until, PingConfig, PingReply, PingSummary, MAX_PING_SIZE};
 
 use crate::bind::{self, Socket};
 use crate::udp::budget::Rate;
@@ -78,6 +78,11 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `tcp`, `udp` or `tcp+udp`.
+    pub fn protos_label(&self) -> String {
+        bind::label(self.sockets.iter().map(Socket::proto))
     }
 
     /// Serve until `shutdown` is cancelled.

@@ -1,8 +1,17 @@
 //! One round trip at a time against an RFC 862 echo server, with blocking sockets (the
 //! loop runs on a thread of its own, so no runtime wake-up sits in the timed path).
 //! Shared by the `nettool echo` client and `nettool bench rtt`.
+//!
+//! A reply that does not come within the timeout is a [`Outcome::Lost`] ping over
+//! either protocol. UDP matches replies by content, so a late one is just counted
+//! ([`Pinger::stale`]). TCP is a byte stream: a late echo still arrives, in order,
+//! ahead of the next one, so the pinger remembers how many bytes it is owed and skips
+//! them (counting each late echo) before reading the next reply. A reply that differs
+//! from the ping ([`Outcome::Mismatch`], a server that is not an echo server) leaves
+//! the stream's framing unknown: the next ping reconnects.
 
 use crate::wire::Proto;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -11,35 +20,45 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Answered,
-    /// No reply within the timeout (UDP only: TCP stalls are errors).
+    /// No reply within the timeout.
     Lost,
     /// UDP: the host said nothing listens on that port (ICMP port unreachable).
     Unreachable,
+    /// TCP: the bytes that came back are not the ones sent.
+    Mismatch,
 }
 
 /// A connected pinger over either protocol.
 pub struct Pinger {
     inner: Inner,
+    addr: SocketAddr,
     buf: Vec<u8>,
     timeout: Duration,
-    /// UDP replies that matched no outstanding ping (late, or duplicated).
+    /// Replies that matched no outstanding ping (UDP: late or duplicated; TCP: late).
     pub stale: u64,
 }
 
 enum Inner {
-    Tcp(TcpStream),
+    Tcp(Tcp),
     Udp(UdpSocket),
+}
+
+/// A TCP connection and the echo bytes still owed on it, oldest ping first.
+struct Tcp {
+    stream: TcpStream,
+    owed: VecDeque<usize>,
+    /// The framing is lost (a mismatched reply): reconnect before the next ping.
+    resync: bool,
 }
 
 impl Pinger {
     pub fn connect(addr: SocketAddr, proto: Proto, timeout: Duration) -> io::Result<Pinger> {
         let inner = match proto {
-            Proto::Tcp => {
-                let s = TcpStream::connect_timeout(&addr, timeout)?;
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(timeout))?;
-                Inner::Tcp(s)
-            }
+            Proto::Tcp => Inner::Tcp(Tcp {
+                stream: tcp_connect(addr, timeout)?,
+                owed: VecDeque::new(),
+                resync: false,
+            }),
             Proto::Udp => {
                 let local: SocketAddr = if addr.is_ipv4() {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -53,6 +72,7 @@ impl Pinger {
         };
         Ok(Pinger {
             inner,
+            addr,
             buf: vec![0; 65_536],
             timeout,
             stale: 0,
@@ -61,19 +81,24 @@ impl Pinger {
 
     /// Send `payload` and wait for the same bytes back.
     pub fn ping(&mut self, payload: &[u8]) -> io::Result<Outcome> {
+        let deadline = Instant::now() + self.timeout;
         match &mut self.inner {
-            Inner::Tcp(s) => {
-                s.write_all(payload)?;
-                let echo = &mut self.buf[..payload.len()];
-                // A timeout here is an error, not a loss: TCP does not lose, it stalls.
-                s.read_exact(echo)?;
-                if echo != payload {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "the echo differs from what was sent",
-                    ));
+            Inner::Tcp(t) => {
+                if t.resync {
+                    t.stream = tcp_connect(self.addr, self.timeout)?;
+                    t.owed.clear();
+                    t.resync = false;
                 }
-                Ok(Outcome::Answered)
+                t.stream
+                    .write_all(payload)
+                    .map_err(|e| closed(e, self.addr))?;
+                t.owed.push_back(payload.len());
+                let outcome = t.reply(payload, &mut self.buf, deadline, &mut self.stale);
+                let outcome = outcome.map_err(|e| closed(e, self.addr))?;
+                if outcome == Outcome::Mismatch {
+                    t.resync = true;
+                }
+                Ok(outcome)
             }
             Inner::Udp(s) => {
                 match s.send(payload) {
@@ -82,7 +107,6 @@ impl Pinger {
                     }
                     r => r?,
                 };
-                let deadline = Instant::now() + self.timeout;
                 loop {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -101,6 +125,77 @@ impl Pinger {
                 }
             }
         }
+    }
+}
+
+impl Tcp {
+    /// Read what is owed until the last ping's echo is complete, or until `deadline`.
+    fn reply(
+        &mut self,
+        payload: &[u8],
+        buf: &mut [u8],
+        deadline: Instant,
+        stale: &mut u64,
+    ) -> io::Result<Outcome> {
+        let len = payload.len();
+        loop {
+            let Some(&front) = self.owed.front() else {
+                return Ok(Outcome::Answered); // unreachable: the ping itself is owed
+            };
+            let current = self.owed.len() == 1;
+            // The current echo lands in its place in `buf`; a late one anywhere.
+            let at = if current { len - front } else { 0 };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Outcome::Lost);
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let end = at + front.min(buf.len() - at);
+            let n = match self.stream.read(&mut buf[at..end]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(e) if is_timeout(&e) => return Ok(Outcome::Lost),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let rest = front - n;
+            if rest > 0 {
+                self.owed[0] = rest;
+                continue;
+            }
+            self.owed.pop_front();
+            if !current {
+                *stale += 1;
+                continue;
+            }
+            return Ok(if buf[..len] == *payload {
+                Outcome::Answered
+            } else {
+                Outcome::Mismatch
+            });
+        }
+    }
+}
+
+fn tcp_connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| crate::addr::failed(format_args!("cannot connect to tcp {addr}"), e))?;
+    s.set_nodelay(true)?;
+    s.set_write_timeout(Some(timeout.max(Duration::from_secs(1))))?;
+    Ok(s)
+}
+
+/// A TCP error mid-run, in words.
+fn closed(e: io::Error, addr: SocketAddr) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(e.kind(), format!("tcp {addr} closed the connection"))
+        }
+        _ if is_timeout(&e) => io::Error::new(
+            e.kind(),
+            format!("tcp {addr} does not read what it is sent (the send timed out)"),
+        ),
+        _ => crate::addr::failed(format_args!("tcp {addr}"), e),
     }
 }
 

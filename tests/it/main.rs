@@ -7,8 +7,10 @@
 //! | [`bad_input`], [`malformed`] | bad input on the chat paths: the offender is refused or dropped, the others carry on |
 //! | [`slow_and_floods`] | TCP peers that are slow or many: stalls, slowloris, connection floods |
 //! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
-//! | [`client`] | the chat client against scripted servers |
-//! | [`echo`] | RFC 862 echo, the ping client, the stream sink |
+//! | [`client`], [`client_ends`] | the chat client against scripted servers; how it ends when the server goes |
+//! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
+//! | [`echo`], [`echo_timeouts`] | RFC 862 echo, the ping client (and its timeouts), the stream sink |
+//! | [`bench_charts`] | the bench's SVG charts say what they show |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
@@ -27,12 +29,16 @@ mod harness;
 mod process;
 
 mod bad_input;
+mod bench_charts;
 mod chat;
 mod cli;
 mod client;
+mod client_ends;
 mod echo;
+mod echo_timeouts;
 mod faults;
 mod interop;
+mod lifecycle;
 mod malformed;
 mod scale;
 mod slow_and_floods;

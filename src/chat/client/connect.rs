@@ -7,6 +7,7 @@
 //! nettool server answers (the lesson's Node.js server, `ncat --chat`).
 
 use super::ClientConfig;
+use crate::addr::failed;
 use crate::wire::binary::{self, FrameCodec, WireError, PREAMBLE};
 use crate::wire::text::{LineCodec, BANNER_MARK};
 use crate::wire::{ClientMsg, Handshake, Proto, ServerMsg};
@@ -58,10 +59,12 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn> {
 }
 
 async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
-    let stream = timeout(cfg.detect * 5, TcpStream::connect(cfg.addr))
+    let addr = cfg.addr;
+    let failed = |e: std::io::Error| failed(format_args!("cannot connect to tcp {addr}"), e);
+    let stream = timeout(cfg.detect * 5, TcpStream::connect(addr))
         .await
-        .with_context(|| format!("connecting to {} timed out", cfg.addr))?
-        .with_context(|| format!("cannot connect to {}", cfg.addr))?;
+        .map_err(|_| failed(std::io::ErrorKind::TimedOut.into()))?
+        .map_err(failed)?;
     let _ = stream.set_nodelay(true);
     let mut lines = Framed::new(stream, LineCodec::new(cfg.max_line));
     let first = match timeout(cfg.detect, lines.next()).await {
@@ -118,11 +121,20 @@ async fn upgrade(lines: Framed<TcpStream, LineCodec>, cfg: &ClientConfig) -> Res
 }
 
 async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
-    let sock = Arc::new(
-        crate::udp::socket::connect(cfg.addr)
-            .await
-            .with_context(|| format!("cannot open a UDP socket towards {}", cfg.addr))?,
-    );
+    let sock = Arc::new(crate::udp::socket::connect(cfg.addr).await.map_err(|e| {
+        failed(
+            format_args!("cannot open a socket towards udp {}", cfg.addr),
+            e,
+        )
+    })?);
+    let refused = |e: std::io::Error| {
+        let e = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            std::io::Error::new(e.kind(), "port unreachable (nothing listens there)")
+        } else {
+            e
+        };
+        failed(format_args!("cannot join udp {}", cfg.addr), e)
+    };
     let hello = binary::encode_datagram(&ClientMsg::Hello {
         nick: cfg.nick.clone(),
     })?;
@@ -141,13 +153,13 @@ async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
                 nick: cfg.nick.clone(),
             })?,
         };
-        sock.send(&out).await?;
+        sock.send(&out).await.map_err(refused)?;
         match timeout(wait, sock.recv(&mut buf)).await {
             Err(_) => {
                 wait *= 2;
                 tries += 1;
             }
-            Ok(Err(e)) => return Err(e).with_context(|| format!("no UDP server at {}", cfg.addr)),
+            Ok(Err(e)) => return Err(refused(e).into()),
             Ok(Ok(n)) => {
                 if buf[..n].starts_with(&binary::HANDSHAKE_TAG) {
                     match binary::decode_handshake(&buf[..n]) {

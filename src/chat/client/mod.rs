@@ -1,14 +1,17 @@
 //! The chat client: [`connect`] (binary protocol, or text fallback against a server
 //! that is not nettool), [`stats`] (loss, reorder, duplicates, latency from sequence
-//! numbers) and [`run`] (the interactive loop over stdin/stdout or any reader/writer).
+//! numbers), [`run`] (the interactive loop over any reader/writer, and how it ended)
+//! and [`stdio`] (the `nettool chat` command: stdin/stdout, signals, exit status).
 
 pub mod connect;
 pub mod run;
 pub mod stats;
+pub mod stdio;
 
 pub use connect::{connect, Conn, Incoming, Mode};
-pub use run::{run, run_stdio};
+pub use run::{run, run_until, End};
 pub use stats::{ClientStats, StatsReport};
+pub use stdio::run_stdio;
 
 use crate::wire::Proto;
 use std::net::SocketAddr;

@@ -4,19 +4,75 @@
 use super::connect::{connect, Conn, Incoming, Mode};
 use super::stats::{ClientStats, StatsReport};
 use super::ClientConfig;
+use crate::wire::binary::WireError;
 use crate::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
 use anyhow::Result;
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use std::fmt;
+use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, timeout, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
 /// How long a leaving client waits for the server to acknowledge.
 const BYE_WAIT: Duration = Duration::from_secs(1);
 
+/// UDP keepalives sent in a row without a datagram back before the server counts as
+/// lost (the server answers each with a `Pong`).
+pub const KEEPALIVES_UNANSWERED: u32 = 3;
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "how", content = "why")]
+pub enum End {
+    /// We left: end of input, `/quit`, or Ctrl-C / SIGTERM (all say goodbye).
+    Left,
+    /// The server said goodbye, with its reason.
+    Disconnected(String),
+    /// Text mode: the server closed the connection (the way such servers end).
+    Closed,
+    /// The server went away without a word: reset, closed without a goodbye, port
+    /// unreachable, or silent through its keepalives.
+    Lost(String),
+}
+
+impl End {
+    /// Whether the session ended the way sessions should (the exit status is 0).
+    pub fn is_clean(&self) -> bool {
+        !matches!(self, End::Lost(_))
+    }
+}
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Left => f.write_str("left"),
+            End::Disconnected(why) => write!(f, "disconnected: {why}"),
+            End::Closed => f.write_str("the server closed the connection"),
+            End::Lost(why) => write!(f, "lost the server: {why}"),
+        }
+    }
+}
+
 /// Run a session: read `input` lines until EOF or `/quit`, print room lines to `output`.
-/// Returns what the client measured.
-pub async fn run<I, O>(cfg: &ClientConfig, input: I, mut output: O) -> Result<StatsReport>
+/// Returns what the client measured, with how the session ended in `end`.
+pub async fn run<I, O>(cfg: &ClientConfig, input: I, output: O) -> Result<StatsReport>
+where
+    I: AsyncBufRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    run_until(cfg, input, output, CancellationToken::new()).await
+}
+
+/// [`run`], also leaving (with a goodbye, as `/quit` does) when `stop` is cancelled.
+pub async fn run_until<I, O>(
+    cfg: &ClientConfig,
+    input: I,
+    mut output: O,
+    stop: CancellationToken,
+) -> Result<StatsReport>
 where
     I: AsyncBufRead + Unpin,
     O: AsyncWrite + Unpin,
@@ -31,70 +87,96 @@ where
         stats: ClientStats::default(),
         seq: 0,
         keepalive: None,
+        unanswered: 0,
+        period: Duration::ZERO,
     };
     let mut lines = input.lines();
     let mut keepalive = interval(Duration::from_secs(3600));
     keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
+    let pings = conn.mode == Mode::Binary && conn.proto == Proto::Udp;
+    let end = loop {
         if let Some(period) = session.keepalive.take() {
+            session.period = period;
             keepalive = interval(period);
             keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
             keepalive.reset();
         }
-        tokio::select! {
+        let sent = tokio::select! {
+            _ = stop.cancelled() => break leave(&mut conn, &mut session, &mut output).await?,
             line = lines.next_line() => match line? {
-                None => {
-                    leave(&mut conn, &mut session, &mut output).await?;
-                    break;
-                }
-                Some(line) => {
-                    if line.trim() == "/stats" {
-                        write_line(&mut output, &session.stats.report().to_string()).await?;
-                        continue;
+                None => break leave(&mut conn, &mut session, &mut output).await?,
+                Some(line) => match session.typed(&line, conn.mode) {
+                    Typed::Send(msg) => conn.tx.send(msg).await,
+                    Typed::Show(line) => {
+                        write_line(&mut output, &line).await?;
+                        Ok(())
                     }
-                    match text::parse_line(&line, &mut session.seq) {
-                        Ok(Some(ClientMsg::Bye)) => {
-                            leave(&mut conn, &mut session, &mut output).await?;
-                            break;
-                        }
-                        Ok(Some(msg)) => conn.tx.send(msg).await?,
-                        Ok(None) => {}
-                        // Not ours to judge: a foreign server may have its own commands.
-                        Err(_) if conn.mode == Mode::Text => {
-                            conn.tx.send(say(&line, &mut session.seq)).await?;
-                        }
-                        Err(why) => write_line(&mut output, &format!("! {why} (or /stats)")).await?,
-                    }
-                }
+                    Typed::Quit => break leave(&mut conn, &mut session, &mut output).await?,
+                    Typed::Nothing => Ok(()),
+                },
             },
             incoming = conn.rx.next() => match incoming {
-                None => {
-                    tracing::info!("the server closed the connection");
-                    break;
-                }
-                Some(Err(e)) => return Err(anyhow::Error::from(e).context("receiving from the server")),
+                None if conn.mode == Mode::Text => break End::Closed,
+                None => break End::Lost("it closed the connection without a goodbye".into()),
+                Some(Err(e)) => break lost(&e),
                 Some(Ok(item)) => {
-                    if session.show(item, conn.proto, &mut output).await? {
-                        break;
+                    session.unanswered = 0;
+                    if let Some(end) = session.show(item, conn.proto, &mut output).await? {
+                        break end;
                     }
+                    Ok(())
                 }
             },
-            _ = keepalive.tick(), if conn.mode == Mode::Binary && conn.proto == Proto::Udp => {
-                conn.tx.send(ClientMsg::Ping { t_us: now_us() }).await?;
+            _ = keepalive.tick(), if pings => {
+                if session.unanswered >= KEEPALIVES_UNANSWERED {
+                    break End::Lost(format!(
+                        "no answer to {} keepalives (one every {} ms)",
+                        session.unanswered,
+                        session.period.as_millis()
+                    ));
+                }
+                session.unanswered += 1;
+                conn.tx.send(ClientMsg::Ping { t_us: now_us() }).await
             }
+        };
+        if let Err(e) = sent {
+            break lost(&e);
         }
+    };
+    match &end {
+        End::Lost(why) => tracing::debug!(addr = %cfg.addr, "lost the server: {why}"),
+        End::Closed => {
+            write_line(
+                &mut output,
+                "* disconnected: the server closed the connection",
+            )
+            .await?
+        }
+        _ => {}
     }
-    Ok(session.stats.report())
+    let mut report = session.stats.report();
+    report.end = Some(end);
+    Ok(report)
 }
 
-/// Run on the process's stdin and stdout; with `--json`, print the stats report on exit.
-pub async fn run_stdio(cfg: ClientConfig) -> Result<()> {
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    let report = run(&cfg, stdin, tokio::io::stdout()).await?;
-    if cfg.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+/// A receive or send error as the way the server was lost.
+fn lost(e: &WireError) -> End {
+    match e {
+        WireError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            End::Lost("port unreachable (nothing listens there any more)".into())
+        }
+        WireError::Io(e) => End::Lost(crate::addr::cause(e)),
+        other => End::Lost(other.to_string()),
     }
-    Ok(())
+}
+
+/// What a typed line amounts to.
+enum Typed {
+    Send(ClientMsg),
+    /// A line for the user only.
+    Show(String),
+    Quit,
+    Nothing,
 }
 
 struct Session {
@@ -102,20 +184,50 @@ struct Session {
     seq: u64,
     /// Set when a `Welcome` says how often to send keepalives.
     keepalive: Option<Duration>,
+    /// The keepalive period in force.
+    period: Duration,
+    /// Keepalives sent since the server was last heard from.
+    unanswered: u32,
 }
 
 impl Session {
-    /// Print one incoming item; `true` when the server said goodbye.
+    /// Turn a line the user typed into what to do.
+    fn typed(&mut self, line: &str, mode: Mode) -> Typed {
+        let text_only = |cmd: &str, why: &str| {
+            Typed::Show(format!(
+                "* {cmd} is not available: the server is not nettool (text mode), {why}"
+            ))
+        };
+        if line.trim() == "/stats" {
+            return match mode {
+                Mode::Binary => Typed::Show(self.stats.report().to_string()),
+                Mode::Text => text_only("/stats", "its lines carry no sequence numbers"),
+            };
+        }
+        match text::parse_line(line, &mut self.seq) {
+            Ok(Some(ClientMsg::Bye)) => Typed::Quit,
+            Ok(Some(ClientMsg::Who)) if mode == Mode::Text => {
+                text_only("/who", "so there is no member list to ask for")
+            }
+            Ok(Some(msg)) => Typed::Send(msg),
+            Ok(None) => Typed::Nothing,
+            // Not ours to judge: a foreign server may have its own commands.
+            Err(_) if mode == Mode::Text => Typed::Send(say(line, &mut self.seq)),
+            Err(why) => Typed::Show(format!("! {why} (or /stats)")),
+        }
+    }
+
+    /// Print one incoming item; `Some` when the server said goodbye.
     async fn show<O: AsyncWrite + Unpin>(
         &mut self,
         item: Incoming,
         proto: Proto,
         out: &mut O,
-    ) -> Result<bool> {
+    ) -> Result<Option<End>> {
         let msg = match item {
             Incoming::Line(line) => {
                 write_line(out, &line).await?;
-                return Ok(false);
+                return Ok(None);
             }
             Incoming::Msg(msg) => msg,
         };
@@ -130,7 +242,7 @@ impl Session {
             }
             ServerMsg::Renamed { old, new } => self.stats.rename(old, new),
             ServerMsg::Left { nick, .. } | ServerMsg::Joined { nick, .. } => {
-                self.stats.forget(nick)
+                self.stats.departed(nick)
             }
             ServerMsg::Welcome { keepalive_ms, .. } => {
                 self.keepalive = Some(Duration::from_millis((*keepalive_ms).max(100)));
@@ -140,22 +252,28 @@ impl Session {
         if let Some(line) = text::render(&msg) {
             write_line(out, &line).await?;
         }
-        Ok(matches!(msg, ServerMsg::Bye { .. }))
+        Ok(match msg {
+            ServerMsg::Bye { reason } => Some(End::Disconnected(reason.to_string())),
+            _ => None,
+        })
     }
 }
 
 /// Say goodbye and wait (bounded) for the server to acknowledge or close, printing what
-/// still arrives; UDP repeats the goodbye once, since a datagram may be lost.
+/// still arrives; UDP repeats the goodbye once, since a datagram may be lost. A server
+/// that cannot be told any more is not an error here: we were leaving anyway.
 async fn leave<O: AsyncWrite + Unpin>(
     conn: &mut Conn,
     session: &mut Session,
     out: &mut O,
-) -> Result<()> {
+) -> Result<End> {
     if conn.mode == Mode::Text {
         let _ = conn.tx.close().await;
-        return Ok(());
+        return Ok(End::Left);
     }
-    conn.tx.send(ClientMsg::Bye).await?;
+    if conn.tx.send(ClientMsg::Bye).await.is_err() {
+        return Ok(End::Left);
+    }
     let deadline = Instant::now() + BYE_WAIT;
     let mut resent = conn.proto == Proto::Tcp;
     loop {
@@ -171,14 +289,16 @@ async fn leave<O: AsyncWrite + Unpin>(
         .await
         {
             Ok(Some(Ok(item))) => {
-                if session.show(item, conn.proto, out).await? {
+                if session.show(item, conn.proto, out).await?.is_some() {
                     break;
                 }
             }
             Ok(_) => break,
             Err(_) if !resent => {
                 resent = true;
-                conn.tx.send(ClientMsg::Bye).await?;
+                if conn.tx.send(ClientMsg::Bye).await.is_err() {
+                    break;
+                }
             }
             Err(_) => break,
         }
@@ -187,7 +307,7 @@ async fn leave<O: AsyncWrite + Unpin>(
         }
     }
     let _ = conn.tx.close().await;
-    Ok(())
+    Ok(End::Left)
 }
 
 fn say(line: &str, seq: &mut u64) -> ClientMsg {

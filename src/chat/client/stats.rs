@@ -12,14 +12,28 @@ pub use crate::measure::seq::{Anomaly, SeqTracker};
 /// Everything a client measured.
 pub struct ClientStats {
     senders: HashMap<String, SeqTracker>,
+    /// What the senders who have left were counted for (their trackers are gone: a nick
+    /// that comes back numbers from 1 again).
+    departed: Departed,
     received: u64,
     latency_us: Histogram<u64>,
+}
+
+/// The counts of senders no longer present.
+#[derive(Default)]
+struct Departed {
+    senders: usize,
+    gaps: u64,
+    missing: u64,
+    reordered: u64,
+    duplicates: u64,
 }
 
 impl Default for ClientStats {
     fn default() -> Self {
         ClientStats {
             senders: HashMap::new(),
+            departed: Departed::default(),
             received: 0,
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -47,6 +61,9 @@ pub struct StatsReport {
     pub reordered: u64,
     pub duplicates: u64,
     pub latency_ms: Option<LatencyMs>,
+    /// How the session ended (set by [`super::run`] when it returns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<super::End>,
 }
 
 impl ClientStats {
@@ -68,22 +85,31 @@ impl ClientStats {
         }
     }
 
-    /// The sender left (its next incarnation numbers from 1 again).
-    pub fn forget(&mut self, nick: &str) {
-        self.senders.remove(nick);
+    /// The sender left (its next incarnation numbers from 1 again); what it was counted
+    /// for stays in the totals.
+    pub fn departed(&mut self, nick: &str) {
+        if let Some(t) = self.senders.remove(nick) {
+            let d = &mut self.departed;
+            d.senders += 1;
+            d.gaps += t.gaps;
+            d.missing += t.missing;
+            d.reordered += t.reordered;
+            d.duplicates += t.duplicates;
+        }
     }
 
     pub fn report(&self) -> StatsReport {
-        let sum = |f: fn(&SeqTracker) -> u64| self.senders.values().map(f).sum();
+        let sum = |f: fn(&SeqTracker) -> u64| self.senders.values().map(f).sum::<u64>();
+        let d = &self.departed;
         let h = &self.latency_us;
         let ms = |us: u64| us as f64 / 1000.0;
         StatsReport {
             received: self.received,
-            senders: self.senders.len(),
-            gaps: sum(|t| t.gaps),
-            missing: sum(|t| t.missing),
-            reordered: sum(|t| t.reordered),
-            duplicates: sum(|t| t.duplicates),
+            senders: self.senders.len() + d.senders,
+            gaps: sum(|t| t.gaps) + d.gaps,
+            missing: sum(|t| t.missing) + d.missing,
+            reordered: sum(|t| t.reordered) + d.reordered,
+            duplicates: sum(|t| t.duplicates) + d.duplicates,
             latency_ms: (!h.is_empty()).then(|| LatencyMs {
                 p50: ms(h.value_at_quantile(0.5)),
                 p90: ms(h.value_at_quantile(0.9)),
@@ -91,6 +117,7 @@ impl ClientStats {
                 max: ms(h.max()),
                 mean: h.mean() / 1000.0,
             }),
+            end: None,
         }
     }
 }
@@ -131,5 +158,22 @@ mod tests {
         );
         let l = r.latency_ms.unwrap();
         assert!(l.p50 >= 1.0 && l.max <= 3.01, "{l:?}");
+    }
+
+    #[test]
+    fn senders_who_left_still_count() {
+        let mut s = ClientStats::default();
+        s.observe("a", 1, 1_000, 2_000);
+        s.observe("a", 3, 1_000, 2_000);
+        s.observe("b", 1, 1_000, 2_000);
+        s.departed("a");
+        s.departed("b");
+        s.departed("nobody");
+        let r = s.report();
+        assert_eq!((r.received, r.senders, r.gaps, r.missing), (3, 2, 1, 1));
+        // A returning nick numbers from 1 again: no false reorder.
+        s.observe("a", 1, 1_000, 2_000);
+        let r = s.report();
+        assert_eq!((r.received, r.senders, r.reordered), (4, 3, 0));
     }
 }

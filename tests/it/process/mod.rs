@@ -108,6 +108,14 @@ impl Proc {
         assert!(status.success(), "kill -{sig}");
     }
 
+    /// Wait (bounded) for the child to exit by itself, its stdin still open.
+    pub async fn exit_on_its_own(mut self) -> ExitStatus {
+        timeout(WAIT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{}: did not exit by itself", self.name))
+            .expect("wait")
+    }
+
     /// Wait (bounded) for the child to exit.
     pub async fn exit(mut self) -> ExitStatus {
         self.stdin = None;
