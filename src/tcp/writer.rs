@@ -148,7 +148,7 @@ impl Queue {
     fn take(&self, buf: &mut BytesMut) -> bool {
         let mut st = self.shared.lock();
         if st.dropped > 0 {
-            let notice = Outgoing::new(ServerMsg::Error(dropped_notice(st.dropped)));
+            let notice = Outgoing::new(ServerMsg::Dropped { count: st.dropped });
             st.dropped = 0;
             push(buf, &notice, self.shared.form);
         }
@@ -161,12 +161,6 @@ impl Queue {
         }
         st.sink_gone
     }
-}
-
-/// The text of the notice a drop-oldest peer gets: `N messages dropped: …`.
-pub fn dropped_notice(n: u64) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    format!("{n} message{s} dropped: you are reading too slowly")
 }
 
 /// A sink and its queue, for a peer spoken to in `form`.
@@ -334,13 +328,5 @@ mod tests {
         let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
         drop(q);
         assert_eq!(sink.send(&msg("a")), Err(SendError::Closed));
-    }
-
-    #[test]
-    fn one_dropped_message_is_singular() {
-        assert_eq!(
-            dropped_notice(1),
-            "1 message dropped: you are reading too slowly"
-        );
     }
 }

@@ -105,7 +105,7 @@ struct Session {
 }
 
 impl Session {
-    /// Print one incoming item; `true` when the server said goodbye.
+    /// Print one incoming item; `true` when the server said goodbye or turned us away.
     async fn show<O: AsyncWrite + Unpin>(
         &mut self,
         item: Incoming,
@@ -140,7 +140,7 @@ impl Session {
         if let Some(line) = text::render(&msg) {
             write_line(out, &line).await?;
         }
-        Ok(matches!(msg, ServerMsg::Bye { .. }))
+        Ok(matches!(msg, ServerMsg::Bye { .. } | ServerMsg::Refused(_)))
     }
 }
 
