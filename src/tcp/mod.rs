@@ -1,6 +1,8 @@
-//! TCP: the listener with its connection cap ([`TcpTransport`]), connection tracking
-//! ([`tracker`]), per-connection reader ([`conn`]) and writer ([`writer`]) tasks, and
-//! the deadline on incomplete input ([`stall`]).
+//! TCP: the listener with its connection cap ([`TcpTransport`], [`tracker`]), one task
+//! per connection ([`conn`]) reading through one [`reader`] for both formats, a writer
+//! task draining its queue ([`writer`]), the deadline on incomplete input ([`stall`])
+//! and socket options ([`socket`]). Each connection runs in a tracing span of its own
+//! (`conn{peer=#7 addr=127.0.0.1:40000}`).
 //!
 //! Connections beyond the cap get a one-line refusal, written at once if the fresh
 //! socket takes it (it nearly always does), else by a short task; such tasks are capped
@@ -8,6 +10,7 @@
 //! the accepts.
 
 pub mod conn;
+pub mod reader;
 pub mod socket;
 pub mod stall;
 pub mod tracker;
@@ -16,7 +19,8 @@ pub mod writer;
 pub use writer::SlowPolicy;
 
 use crate::transport::{EventTx, Transport};
-use crate::wire::Proto;
+use crate::wire::outgoing::Form;
+use crate::wire::{Outgoing, Proto, Refusal, ServerMsg};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use tracker::Tracker;
 
 /// Refusals that did not fit the socket at once and are being written, at most.
@@ -85,7 +90,7 @@ impl Default for TcpConfig {
 pub struct TcpTransport {
     listener: TcpListener,
     cfg: TcpConfig,
-    tracker: Arc<Tracker>,
+    tracker: Tracker,
 }
 
 impl TcpTransport {
@@ -96,11 +101,6 @@ impl TcpTransport {
             cfg,
             tracker,
         }
-    }
-
-    /// The live connection table.
-    pub fn tracker(&self) -> Arc<Tracker> {
-        self.tracker.clone()
     }
 }
 
@@ -135,16 +135,18 @@ impl Transport for TcpTransport {
                     continue;
                 }
             };
-            match self.tracker.admit(addr) {
+            match self.tracker.admit() {
                 Some(guard) => {
-                    tasks.spawn(conn::run(
+                    let span = tracing::info_span!("conn", peer = %guard.peer, %addr);
+                    let conn = conn::run(
                         stream,
                         addr,
                         guard,
                         self.cfg.clone(),
                         events.clone(),
                         shutdown.clone(),
-                    ));
+                    );
+                    tasks.spawn(conn.instrument(span));
                 }
                 None => {
                     tracing::warn!(%addr, max = self.cfg.max_conns, "connection refused: server full");
@@ -170,8 +172,13 @@ fn refuse(
     refusing: &Arc<Semaphore>,
     tasks: &TaskTracker,
 ) {
-    let line = format!("! server full ({max_conns} connections); try again later\n");
-    let n = match stream.try_write(line.as_bytes()) {
+    let full = Outgoing::new(ServerMsg::Refused(Refusal::ServerFull {
+        max: max_conns as u64,
+    }));
+    let Some(line) = full.bytes(Form::Line).cloned() else {
+        return;
+    };
+    let n = match stream.try_write(&line) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
         Err(_) => return,
@@ -184,7 +191,7 @@ fn refuse(
     };
     let mut stream = stream;
     tasks.spawn(async move {
-        let rest = &line.as_bytes()[n..];
+        let rest = &line[n..];
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(rest)).await;
         drop(permit);
     });

@@ -1,12 +1,9 @@
-//! Connection tracking: who is connected, from where, since when, bytes in and out,
-//! and the cap on connections (one semaphore permit each, as in mini-redis).
+//! The cap on connections (one semaphore permit each, as in mini-redis) and the byte
+//! counters of each connection.
 
 use crate::transport::PeerId;
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Byte counters of one connection, updated by its reader and writer.
@@ -16,107 +13,32 @@ pub struct ConnStats {
     pub bytes_out: AtomicU64,
 }
 
-/// One tracked connection as seen from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnSnapshot {
-    pub peer: PeerId,
-    pub addr: SocketAddr,
-    pub since: Instant,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
-
-struct Entry {
-    addr: SocketAddr,
-    since: Instant,
-    stats: Arc<ConnStats>,
-}
-
-/// The table of live connections.
+/// Admits connections up to a cap.
 pub struct Tracker {
     permits: Arc<Semaphore>,
-    conns: Mutex<HashMap<PeerId, Entry>>,
 }
 
 impl Tracker {
-    pub fn new(max_conns: usize) -> Arc<Self> {
-        Arc::new(Tracker {
+    pub fn new(max_conns: usize) -> Self {
+        Tracker {
             permits: Arc::new(Semaphore::new(max_conns)),
-            conns: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
-    /// Admit a connection from `addr`, or `None` when the cap is reached.
-    pub fn admit(self: &Arc<Self>, addr: SocketAddr) -> Option<ConnGuard> {
+    /// Admit a connection, or `None` when the cap is reached.
+    pub fn admit(&self) -> Option<ConnGuard> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
-        let peer = PeerId::next();
-        let stats = Arc::new(ConnStats::default());
-        self.lock().insert(
-            peer,
-            Entry {
-                addr,
-                since: Instant::now(),
-                stats: stats.clone(),
-            },
-        );
         Some(ConnGuard {
-            peer,
-            stats,
-            tracker: self.clone(),
+            peer: PeerId::next(),
+            stats: Arc::new(ConnStats::default()),
             _permit: permit,
         })
     }
-
-    /// Live connections, oldest first.
-    pub fn snapshot(&self) -> Vec<ConnSnapshot> {
-        let mut list: Vec<ConnSnapshot> = self
-            .lock()
-            .iter()
-            .map(|(peer, e)| ConnSnapshot {
-                peer: *peer,
-                addr: e.addr,
-                since: e.since,
-                bytes_in: e.stats.bytes_in.load(Ordering::Relaxed),
-                bytes_out: e.stats.bytes_out.load(Ordering::Relaxed),
-            })
-            .collect();
-        list.sort_by_key(|c| c.since);
-        list
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Entry>> {
-        // A panic while holding this lock cannot leave the map inconsistent.
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
-/// Held by a connection's task; dropping it untracks the connection and frees its permit.
+/// Held by a connection's task; dropping it frees its permit.
 pub struct ConnGuard {
     pub peer: PeerId,
     pub stats: Arc<ConnStats>,
-    tracker: Arc<Tracker>,
     _permit: OwnedSemaphorePermit,
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        if let Some(e) = self.tracker.lock().remove(&self.peer) {
-            tracing::debug!(
-                peer = %self.peer,
-                addr = %e.addr,
-                secs = e.since.elapsed().as_secs_f64(),
-                bytes_in = e.stats.bytes_in.load(Ordering::Relaxed),
-                bytes_out = e.stats.bytes_out.load(Ordering::Relaxed),
-                "connection closed"
-            );
-        }
-    }
 }
