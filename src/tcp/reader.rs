@@ -268,3 +268,63 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::binary::encode_frame;
+
+    fn items(codec: &mut PeerCodec, bytes: &[u8]) -> Vec<Item> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(item) = codec.decode_eof(&mut buf).expect("no stream error") {
+            out.push(item);
+        }
+        out
+    }
+
+    #[test]
+    fn text_lines_are_numbered_once_and_blank_lines_are_items() {
+        let mut codec = PeerCodec::new(Format::Text, 64, 64);
+        let got = items(&mut codec, b"one\n\n/bogus\ntwo\r\n/who\n");
+        let seqs: Vec<String> = got
+            .iter()
+            .map(|i| match i {
+                Item::Msg(ClientMsg::Say { seq, text, .. }) => format!("{seq}:{text}"),
+                Item::Msg(m) => format!("{m:?}"),
+                Item::Blank => "blank".into(),
+                Item::Refused(why) => format!("refused {why}"),
+                Item::Malformed(why) => format!("malformed {why}"),
+            })
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                "1:one",
+                "blank",
+                "refused unknown command /bogus; try /nick NAME, /who, /quit",
+                "2:two",
+                "Who"
+            ]
+        );
+        // An over-long line is refused and the next one still numbered in turn.
+        let got = items(
+            &mut codec,
+            &[b"x".repeat(100), b"\nthree\n".to_vec()].concat(),
+        );
+        assert!(matches!(&got[0], Item::Refused(why) if why.contains("longer than 64")));
+        assert!(matches!(&got[1], Item::Msg(ClientMsg::Say { seq: 3, .. })));
+    }
+
+    #[test]
+    fn binary_frames_decode_and_a_bad_payload_is_malformed_not_fatal() {
+        let mut codec = PeerCodec::new(Format::Binary, 64, 64);
+        let mut bytes = encode_frame(&ClientMsg::Who).unwrap().to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 2, 0xff, 0xff]);
+        bytes.extend_from_slice(&encode_frame(&ClientMsg::Bye).unwrap());
+        let got = items(&mut codec, &bytes);
+        assert!(matches!(got[0], Item::Msg(ClientMsg::Who)));
+        assert!(matches!(got[1], Item::Malformed(_)));
+        assert!(matches!(got[2], Item::Msg(ClientMsg::Bye)));
+    }
+}
