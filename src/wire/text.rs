@@ -3,8 +3,15 @@
 //! Inbound, [`LineCodec`] caps line length (tokio-util's `LinesCodec` with a maximum)
 //! and turns an oversize line or invalid UTF-8 into an error *item*, so one bad line
 //! costs its sender an error message, not the connection. [`parse_line`] maps a line to
-//! a [`ClientMsg`] (`/nick`, `/who`, `/quit` or chat). Outbound, [`render`] gives the
-//! line a text peer sees for each [`ServerMsg`]; the nettool client prints the same.
+//! a [`ClientMsg`] (`/nick`, `/who`, `/quit` or chat); a [`LineParser`] keeps one
+//! peer's chat-line numbering, for TCP and UDP alike.
+//!
+//! Outbound, this is the only place protocol lines are spelled: [`render`] gives the
+//! line a text peer sees for each [`ServerMsg`] (the nettool client prints the same),
+//! and [`line_within`] the longest form that fits a byte budget (a UDP challenge to an
+//! address that may get only 3× what it sent). [`is_server_line`] and [`proof`] read
+//! the two things a UDP server checks in a stranger's line; [`parse_notice`] reads a
+//! counted notice back into its message for programs that read a server as text.
 
 use super::binary::WireError;
 use super::message::{ClientMsg, ServerMsg};
