@@ -73,7 +73,7 @@ pub enum Item {
 }
 
 /// A peer's bytes in its format: text lines parsed into messages (numbered by the
-/// peer's [`LineParser`]), or bincode frames.
+/// peer's [`LineParser`]), or binary frames.
 pub enum PeerCodec {
     Text {
         lines: LineCodec,

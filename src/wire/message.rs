@@ -126,7 +126,7 @@ pub enum ServerMsg {
     Bye {
         reason: LeaveReason,
     },
-    // New variants go last: bincode numbers variants in order.
+    // New variants go last: the binary codec numbers variants in order.
     /// You were turned away before joining; the server closes (TCP) or forgets you (UDP).
     Refused(Refusal),
     /// Messages meant for you were discarded because you read too slowly (the
