@@ -251,7 +251,7 @@ async fn slow_reader(addr: SocketAddr, i: usize) -> Result<BufReader<TcpStream>>
 }
 
 /// Read a slow reader's backlog (until closed, or quiet for 300 ms, within 10 s) and
-/// add up the "N messages dropped" notices in it.
+/// add up the `Dropped` notices in it.
 async fn missed(mut s: BufReader<TcpStream>) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut line = String::new();
@@ -262,14 +262,8 @@ async fn missed(mut s: BufReader<TcpStream>) -> u64 {
             Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
-        if let Some(rest) = line.strip_prefix("! ") {
-            if rest.contains(" dropped: ") {
-                missed += rest
-                    .split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0);
-            }
+        if let Some(ServerMsg::Dropped { count }) = crate::wire::text::parse_notice(&line) {
+            missed += count;
         }
     }
     missed

@@ -1,36 +1,44 @@
-//! One TCP connection: send the banner, tell a nettool peer (binary preamble) from a
-//! text peer, join the room, then read until the peer goes, while a writer task drains
-//! the peer's queue. Incomplete input is timed out ([`stall`](super::stall)); once the
-//! server shuts down, the writer gets a bounded grace to flush.
+//! One TCP connection from accept to close: send the banner, tell a nettool peer
+//! (binary preamble) from a text peer, join the room, then one loop over the peer's
+//! [`Input`]s while a writer task drains the peer's queue. Runs inside the
+//! connection's tracing span (peer id and address), so events here do not repeat them.
+//!
+//! How it ends: the peer closes (or breaks) its side; or the room closes ours (`/quit`,
+//! a full room, a slow reader), and then the peer gets the goodbye, a FIN, and
+//! [`CLOSE_LINGER`] to close its side before the connection is reset, so that netcat,
+//! which keeps its side open after a FIN, exits too; or the server shuts down, and the
+//! writer gets a bounded grace to flush.
 
-use super::stall::{Guarded, TimedOut};
-use super::tracker::{ConnGuard, ConnStats};
-use super::{writer, TcpConfig};
+use super::reader::{Input, Opening, PeerCodec, Reader};
+use super::tracker::ConnGuard;
+use super::{socket, writer, TcpConfig};
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, PeerSink};
-use crate::wire::binary::{FrameCodec, WireError, PREAMBLE};
+use crate::wire::binary::PREAMBLE;
 use crate::wire::outgoing::Form;
-use crate::wire::text::{self, LineCodec};
-use crate::wire::{ClientMsg, LeaveReason, Outgoing, Proto, ServerMsg};
+use crate::wire::text;
+use crate::wire::{LeaveReason, Outgoing, Proto, Refusal, ServerMsg};
 use bytes::BytesMut;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
-use tokio_util::codec::{Decoder, Encoder, Framed, FramedParts};
 use tokio_util::sync::CancellationToken;
 
-/// Malformed binary frames tolerated from one peer before it is dropped.
-const MAX_MALFORMED: u32 = 8;
-/// What a text peer holding an incomplete line too long is told.
-pub const LINE_TIMED_OUT: &str = "timed out: incomplete line";
-/// What a nettool peer holding an incomplete frame too long is told.
-pub const FRAME_TIMED_OUT: &str = "timed out: incomplete frame";
+/// How long a peer whose connection the server ends has to close its own side.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// How the serving part of a connection ended.
+enum End {
+    /// The peer's input ended, for this reason (`None`: the room is gone).
+    Input(Option<LeaveReason>),
+    /// The writer ended: the room closed the connection (or writing failed).
+    Writer(bool),
+    /// The server is shutting down.
+    Shutdown,
+}
 
 /// Serve one accepted connection to the end.
 pub async fn run(
@@ -41,27 +49,25 @@ pub async fn run(
     events: EventTx,
     shutdown: CancellationToken,
 ) {
-    let _ = stream.set_nodelay(true);
-    if let Some(n) = cfg.sndbuf {
-        if let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(n) {
-            tracing::debug!(%addr, error = %e, "cannot set the send buffer size");
-        }
-    }
+    socket::tune(&stream, cfg.sndbuf);
+    let started = Instant::now();
     let peer = guard.peer;
-    let handshake = Instant::now() + cfg.handshake_timeout;
+    let handshake = started + cfg.handshake_timeout;
     // The banner and the early refusals are small lines into an empty socket buffer; the
     // timeout only guards against a peer with a zero window.
-    let banner = format!("{}\n", text::banner());
-    let banner_sent = timeout(cfg.grace, stream.write_all(banner.as_bytes())).await;
-    if !matches!(banner_sent, Ok(Ok(()))) {
+    let banner = text::banner() + "\n";
+    if !matches!(
+        timeout(cfg.grace, stream.write_all(banner.as_bytes())).await,
+        Ok(Ok(()))
+    ) {
         return;
     }
     let mut pre = BytesMut::with_capacity(1024);
     let detected = tokio::select! {
         d = detect(&mut stream, &mut pre, cfg.detect, handshake) => d,
         _ = shutdown.cancelled() => {
-            let bye = b"* disconnected: server shutdown\n";
-            let _ = timeout(cfg.grace, stream.write_all(bye)).await;
+            let bye = ServerMsg::Bye { reason: LeaveReason::Shutdown };
+            say_early(&mut stream, bye, cfg.grace).await;
             return;
         }
     };
@@ -69,26 +75,27 @@ pub async fn run(
         Ok(Some(f)) => f,
         Ok(None) => return, // gone before joining
         Err(why) => {
-            tracing::info!(%addr, %why, "connection refused before joining");
-            let line = format!("! {why}\n");
-            let _ = timeout(cfg.grace, stream.write_all(line.as_bytes())).await;
+            tracing::info!(%why, "refused before joining");
+            say_early(&mut stream, ServerMsg::Refused(why), cfg.grace).await;
             return;
         }
     };
-    guard
-        .stats
+    let stats = guard.stats.clone();
+    // What detection read counts as input too (a talker is never evicted as idle).
+    stats
         .bytes_in
         .fetch_add(pre.len() as u64, Ordering::Relaxed);
     let (rd, wr) = stream.into_split();
-    let rd = Counted {
-        inner: rd,
-        stats: guard.stats.clone(),
-    };
-    let info = PeerInfo {
-        proto: Proto::Tcp,
-        addr,
+    let codec = PeerCodec::new(format, cfg.max_line, cfg.max_frame);
+    let mut reader = Reader::new(
+        rd,
+        pre,
         format,
-    };
+        codec,
+        stats.clone(),
+        cfg.line_timeout,
+        cfg.handshake_timeout,
+    );
     let form = match format {
         Format::Binary => Form::Frame,
         Format::Text => Form::Line,
@@ -99,83 +106,114 @@ pub async fn run(
         policy: cfg.slow,
     };
     let (sink, queue) = writer::queue(limits, form);
-    let mut writer = tokio::spawn(writer::run(wr, queue, guard.stats.clone()));
-    let stats = guard.stats.clone();
+    let mut writer = tokio::spawn(writer::run(wr, queue, stats.clone()));
 
-    let reason = match format {
-        Format::Text => {
-            let join = Event::Joined {
-                peer,
-                info,
-                nick: None,
-                sink: Box::new(sink),
-            };
-            if events.send(join).await.is_err() {
-                return;
+    let (nick, first) = match reader.opening(cfg.detect).await {
+        Opening::Join { nick, first } => (nick, first),
+        Opening::TimedOut(why) => {
+            // Not a member yet: tell it through its own queue, then close.
+            let _ = sink.send(&Arc::new(Outgoing::new(ServerMsg::Error(why.into()))));
+            drop(sink);
+            if timeout(cfg.grace, &mut writer).await.is_err() {
+                writer.abort();
             }
-            let lines = framed::<_, _, String>(rd, pre, LineCodec::new(cfg.max_line));
-            let lines = Guarded::new(lines, stats, cfg.line_timeout, cfg.handshake_timeout);
-            tokio::select! {
-                r = read_text(peer, lines, &events) => r,
-                _ = &mut writer => None,
-                _ = shutdown.cancelled() => None,
-            }
-        }
-        Format::Binary => {
-            let frames =
-                framed::<_, _, ()>(rd, pre, FrameCodec::<ClientMsg, ()>::new(cfg.max_frame));
-            let mut frames = Guarded::new(frames, stats, cfg.line_timeout, cfg.handshake_timeout);
-            // A nettool client's first frame is its Hello; anything else is handled as
-            // any later frame would be. One that is on its way (partly here) is waited
-            // for up to the handshake deadline.
-            let mut first = timeout_at(Instant::now() + cfg.detect, frames.next()).await;
-            if first.is_err() && frames.holding_partial() {
-                first = Ok(frames.next().await);
-            }
-            let (nick, first) = match first {
-                Ok(Some(Err(TimedOut))) => {
-                    // Not a member yet: tell it through its own queue, then close.
-                    let why = Outgoing::new(ServerMsg::Error(FRAME_TIMED_OUT.into()));
-                    let _ = sink.send(&Arc::new(why));
-                    drop(sink);
-                    if timeout(cfg.grace, &mut writer).await.is_err() {
-                        writer.abort();
-                    }
-                    return;
-                }
-                Ok(Some(Ok(Ok(Ok(ClientMsg::Hello { nick }))))) => (nick, None),
-                Ok(Some(Ok(item))) => (None, Some(item)),
-                Ok(None) | Err(_) => (None, None),
-            };
-            let join = Event::Joined {
-                peer,
-                info,
-                nick,
-                sink: Box::new(sink),
-            };
-            if events.send(join).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                r = read_binary(peer, first, frames, &events) => r,
-                _ = &mut writer => None,
-                _ = shutdown.cancelled() => None,
-            }
+            return;
         }
     };
-    // The writer ended (the room closed us), the reader did, or the server is shutting
-    // down (the room then says goodbye and closes the queue): tell the room, then give
-    // the writer a bounded time to flush what the room queued for this peer. A peer that
-    // stopped reading cannot hold the connection, or the shutdown, past that.
+    let info = PeerInfo {
+        proto: Proto::Tcp,
+        addr,
+        format,
+    };
+    let join = Event::Joined {
+        peer,
+        info,
+        nick,
+        sink: Box::new(sink),
+    };
+    if events.send(join).await.is_err() {
+        return;
+    }
+    let end = tokio::select! {
+        r = read_loop(peer, first, &mut reader, &events) => End::Input(r),
+        w = &mut writer => End::Writer(matches!(w, Ok(Ok(())))),
+        _ = shutdown.cancelled() => End::Shutdown,
+    };
+    // Tell the room (unless it is shutting down: it then says goodbye and closes every
+    // queue), then give the writer a bounded time to flush what the room queued for this
+    // peer. A peer that stopped reading cannot hold the connection, or the shutdown,
+    // past that.
     if !shutdown.is_cancelled() {
-        let reason = reason.unwrap_or(LeaveReason::Closed);
+        let reason = match &end {
+            End::Input(Some(reason)) => reason.clone(),
+            _ => LeaveReason::Closed,
+        };
         let _ = events.send(Event::Left(peer, reason)).await;
     }
+    // An idle connection evicted at the cap is closed at once: its slot is wanted now.
+    if matches!(end, End::Writer(true)) && !stats.evict.is_cancelled() {
+        linger(&mut reader).await;
+    }
     if !writer.is_finished() && timeout(cfg.grace, &mut writer).await.is_err() {
-        tracing::info!(%peer, %addr, "writer did not flush in time; closing");
+        tracing::info!("writer did not flush in time; closing");
         writer.abort();
     }
-    drop(guard);
+    tracing::debug!(
+        secs = started.elapsed().as_secs_f64(),
+        bytes_in = stats.bytes_in.load(Ordering::Relaxed),
+        bytes_out = stats.bytes_out.load(Ordering::Relaxed),
+        "connection closed"
+    );
+}
+
+/// Pass the peer's input to the room until it ends. Returns why it ended; `None` when
+/// the room went away.
+async fn read_loop(
+    peer: PeerId,
+    mut first: Option<Input>,
+    reader: &mut Reader,
+    events: &EventTx,
+) -> Option<LeaveReason> {
+    loop {
+        let input = match first.take() {
+            Some(input) => input,
+            None => reader.next().await,
+        };
+        let ev = match input {
+            Input::Message(msg) => Event::Message(peer, msg),
+            Input::Refused(why) => Event::Invalid(peer, why),
+            Input::TimedOut(why) => {
+                // Tell the member (through the room) why it is being dropped.
+                let _ = events.send(Event::Invalid(peer, why.to_string())).await;
+                return Some(LeaveReason::TimedOut);
+            }
+            Input::Closed(reason) => return Some(reason),
+        };
+        if events.send(ev).await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// The server has said goodbye and sent its FIN: wait (bounded) for the peer to close
+/// its side, reading and discarding what it still sends; if it does not, reset.
+async fn linger(reader: &mut Reader) {
+    let closed = timeout(CLOSE_LINGER, async {
+        while !matches!(reader.next().await, Input::Closed(_)) {}
+    })
+    .await;
+    if closed.is_err() {
+        tracing::debug!("peer kept its side open after the goodbye; resetting");
+        socket::reset_on_close(reader.socket());
+    }
+}
+
+/// Write `msg` as a text line to a connection that has no writer yet (best effort,
+/// bounded by `grace`).
+async fn say_early(stream: &mut TcpStream, msg: ServerMsg, grace: Duration) {
+    if let Some(line) = Outgoing::new(msg).bytes(Form::Line) {
+        let _ = timeout(grace, stream.write_all(line)).await;
+    }
 }
 
 /// Wait for the first bytes: a NUL starts the binary preamble, anything else is text,
@@ -186,149 +224,26 @@ async fn detect(
     pre: &mut BytesMut,
     window: Duration,
     handshake: Instant,
-) -> Result<Option<Format>, String> {
+) -> Result<Option<Format>, Refusal> {
     let first = Instant::now() + window;
     loop {
         let deadline = if pre.is_empty() { first } else { handshake };
-        let n = match timeout_at(deadline, stream.read_buf(pre)).await {
+        match timeout_at(deadline, stream.read_buf(pre)).await {
             Err(_) if pre.is_empty() => return Ok(Some(Format::Text)),
-            Err(_) => return Err("timed out: incomplete nettool preamble".into()),
-            Ok(Ok(0)) => return Ok(None),
-            Ok(Ok(n)) => n,
-            Ok(Err(_)) => return Ok(None),
-        };
-        debug_assert!(n > 0);
+            Err(_) => return Err(Refusal::PreambleTimedOut),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+            Ok(Ok(_)) => {}
+        }
         if pre.first() != Some(&0) {
             return Ok(Some(Format::Text));
         }
         let have = pre.len().min(PREAMBLE.len());
         if pre[..have] != PREAMBLE[..have] {
-            return Err("unrecognised binary preamble".into());
+            return Err(Refusal::BadPreamble);
         }
         if pre.len() >= PREAMBLE.len() {
             let _ = pre.split_to(PREAMBLE.len());
             return Ok(Some(Format::Binary));
         }
-    }
-}
-
-/// Frame `rd`, starting with the bytes already read during detection. (Built from parts
-/// so that those bytes are decoded at once, not only after the next read.)
-fn framed<R: AsyncRead, D: Decoder + Encoder<I>, I>(
-    rd: R,
-    pre: BytesMut,
-    codec: D,
-) -> Framed<R, D> {
-    let mut parts = FramedParts::new::<I>(rd, codec);
-    parts.read_buf = pre;
-    Framed::from_parts(parts)
-}
-
-/// Text peer: parse lines into messages until EOF or an error. Returns why it ended;
-/// `None` when the room went away.
-async fn read_text<R: AsyncRead + Unpin>(
-    peer: PeerId,
-    mut lines: Guarded<R, LineCodec>,
-    events: &EventTx,
-) -> Option<LeaveReason> {
-    let mut seq = 0;
-    loop {
-        let ev = match lines.next().await {
-            None => return Some(LeaveReason::Closed),
-            Some(Err(TimedOut)) => return timed_out(peer, LINE_TIMED_OUT, events).await,
-            Some(Ok(Err(e))) => return Some(io_reason(e)),
-            Some(Ok(Ok(Ok(line)))) => match text::parse_line(&line, &mut seq) {
-                Ok(Some(msg)) => Event::Message(peer, msg),
-                Ok(None) => continue,
-                Err(why) => Event::Invalid(peer, why),
-            },
-            Some(Ok(Ok(Err(e)))) => Event::Invalid(peer, e.refusal()),
-        };
-        if events.send(ev).await.is_err() {
-            return None;
-        }
-    }
-}
-
-type BinaryItem = Result<Result<ClientMsg, WireError>, WireError>;
-
-/// nettool peer: decode frames until EOF; an oversize frame or too many malformed ones
-/// end the connection with `BadInput`.
-async fn read_binary<R: AsyncRead + Unpin>(
-    peer: PeerId,
-    mut first: Option<BinaryItem>,
-    mut frames: Guarded<R, FrameCodec<ClientMsg, ()>>,
-    events: &EventTx,
-) -> Option<LeaveReason> {
-    let mut malformed = 0;
-    loop {
-        let item = match first.take() {
-            Some(item) => Some(item),
-            None => match frames.next().await {
-                Some(Err(TimedOut)) => return timed_out(peer, FRAME_TIMED_OUT, events).await,
-                Some(Ok(item)) => Some(item),
-                None => None,
-            },
-        };
-        let ev = match item {
-            None => return Some(LeaveReason::Closed),
-            Some(Ok(Ok(msg))) => Event::Message(peer, msg),
-            Some(Ok(Err(e))) => {
-                malformed += 1;
-                if malformed > MAX_MALFORMED {
-                    let why = "too many malformed frames".to_string();
-                    let _ = events.send(Event::Invalid(peer, why.clone())).await;
-                    return Some(LeaveReason::BadInput(why));
-                }
-                Event::Invalid(peer, e.refusal())
-            }
-            Some(Err(WireError::Io(e))) => return Some(io_reason(WireError::Io(e))),
-            Some(Err(e)) => {
-                let why = e.refusal();
-                let _ = events.send(Event::Invalid(peer, why.clone())).await;
-                return Some(LeaveReason::BadInput(why));
-            }
-        };
-        if events.send(ev).await.is_err() {
-            return None;
-        }
-    }
-}
-
-/// Tell a member (through the room) why it is being dropped for holding incomplete input.
-async fn timed_out(peer: PeerId, why: &str, events: &EventTx) -> Option<LeaveReason> {
-    let _ = events.send(Event::Invalid(peer, why.to_string())).await;
-    Some(LeaveReason::TimedOut)
-}
-
-fn io_reason(e: WireError) -> LeaveReason {
-    match e {
-        WireError::Io(e) => match e.kind() {
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => LeaveReason::Reset,
-            _ => LeaveReason::Error(e.to_string()),
-        },
-        other => LeaveReason::BadInput(other.refusal()),
-    }
-}
-
-/// A reader that counts the bytes it reads into the connection's stats.
-struct Counted<R> {
-    inner: R,
-    stats: Arc<ConnStats>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-        r
     }
 }

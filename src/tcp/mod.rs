@@ -1,6 +1,8 @@
-//! TCP: the listener with its connection cap ([`TcpTransport`]), connection tracking
-//! ([`tracker`]), per-connection reader ([`conn`]) and writer ([`writer`]) tasks, and
-//! the deadline on incomplete input ([`stall`]).
+//! TCP: the listener with its connection cap ([`TcpTransport`], [`tracker`], [`accept`]), one task
+//! per connection ([`conn`]) reading through one [`reader`] for both formats, a writer
+//! task draining its queue ([`writer`]), the deadline on incomplete input ([`stall`])
+//! and socket options ([`socket`]). Each connection runs in a tracing span of its own
+//! (`conn{peer=#7 addr=127.0.0.1:40000}`).
 //!
 //! At the cap, the oldest connection that has sent nothing since it connected (for at
 //! least the handshake timeout) is closed to make room (see [`tracker`]): idle
@@ -12,6 +14,7 @@
 
 pub mod accept;
 pub mod conn;
+pub mod reader;
 pub mod socket;
 pub mod stall;
 pub mod tracker;
@@ -20,7 +23,8 @@ pub mod writer;
 pub use writer::SlowPolicy;
 
 use crate::transport::{EventTx, Transport};
-use crate::wire::Proto;
+use crate::wire::outgoing::Form;
+use crate::wire::{Outgoing, Proto, Refusal, ServerMsg};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use tracker::Tracker;
 
 /// Refusals that did not fit the socket at once and are being written, at most.
@@ -118,11 +123,6 @@ impl TcpTransport {
     pub fn bind(addr: SocketAddr, cfg: TcpConfig) -> std::io::Result<Self> {
         Ok(TcpTransport::new(socket::listener(addr)?, cfg))
     }
-
-    /// The live connection table.
-    pub fn tracker(&self) -> Arc<Tracker> {
-        self.tracker.clone()
-    }
 }
 
 impl Transport for TcpTransport {
@@ -141,14 +141,16 @@ impl Transport for TcpTransport {
         while let Some((stream, addr)) = acceptor.next(&shutdown).await {
             match self.tracker.admit(addr) {
                 Some(guard) => {
-                    tasks.spawn(conn::run(
+                    let span = tracing::info_span!("conn", peer = %guard.peer, %addr);
+                    let conn = conn::run(
                         stream,
                         addr,
                         guard,
                         self.cfg.clone(),
                         events.clone(),
                         shutdown.clone(),
-                    ));
+                    );
+                    tasks.spawn(conn.instrument(span));
                 }
                 None if self.tracker.evict_idle(self.cfg.handshake_timeout) => {
                     let (tracker, cfg) = (self.tracker.clone(), self.cfg.clone());
@@ -156,7 +158,10 @@ impl Transport for TcpTransport {
                     tasks.spawn(async move {
                         match tracker.admit_within(addr, REFUSAL_TIMEOUT).await {
                             Some(guard) => {
-                                conn::run(stream, addr, guard, cfg, events, shutdown).await
+                                let span = tracing::info_span!("conn", peer = %guard.peer, %addr);
+                                conn::run(stream, addr, guard, cfg, events, shutdown)
+                                    .instrument(span)
+                                    .await
                             }
                             None => drop(stream),
                         }
@@ -186,8 +191,13 @@ fn refuse(
     refusing: &Arc<Semaphore>,
     tasks: &TaskTracker,
 ) {
-    let line = format!("! server full ({max_conns} connections); try again later\n");
-    let n = match stream.try_write(line.as_bytes()) {
+    let full = Outgoing::new(ServerMsg::Refused(Refusal::ServerFull {
+        max: max_conns as u64,
+    }));
+    let Some(line) = full.bytes(Form::Line).cloned() else {
+        return;
+    };
+    let n = match stream.try_write(&line) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
         Err(_) => return,
@@ -200,7 +210,7 @@ fn refuse(
     };
     let mut stream = stream;
     tasks.spawn(async move {
-        let rest = &line.as_bytes()[n..];
+        let rest = &line[n..];
         let _ = tokio::time::timeout(REFUSAL_TIMEOUT, stream.write_all(rest)).await;
         drop(permit);
     });

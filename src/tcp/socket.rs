@@ -1,8 +1,11 @@
-//! Creating TCP sockets: a listener with `SO_REUSEADDR` and a deep backlog.
+//! TCP socket options: a listener with `SO_REUSEADDR` and a deep backlog, the options
+//! of an accepted connection, and the reset that ends a connection whose peer keeps its
+//! side open.
 
 use std::io;
 use std::net::SocketAddr;
-use tokio::net::{TcpListener, TcpSocket};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// A TCP listener with `SO_REUSEADDR` and a deep accept backlog.
 pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -14,4 +17,23 @@ pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// An accepted chat connection: no Nagle delay, and the kernel send buffer set to
+/// `sndbuf` if given (best effort, logged).
+pub fn tune(stream: &TcpStream, sndbuf: Option<usize>) {
+    let _ = stream.set_nodelay(true);
+    if let Some(n) = sndbuf {
+        if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(n) {
+            tracing::debug!(error = %e, "cannot set the send buffer size");
+        }
+    }
+}
+
+/// Make the coming close a reset (`SO_LINGER` 0): the only thing that makes a peer
+/// such as netcat, which keeps its side open after the server's FIN, notice the end.
+pub fn reset_on_close(stream: &TcpStream) {
+    if let Err(e) = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(error = %e, "cannot set SO_LINGER");
+    }
 }

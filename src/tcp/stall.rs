@@ -5,9 +5,10 @@
 //! completes with nothing left over; bytes trickling in do not restart it. So a peer that
 //! only listens (nothing buffered) is never timed out, while one that sends `GET / HTTP`
 //! and then a byte a minute is. The first item, once begun, gets the (shorter) handshake
-//! time instead; a peer that listened for an hour before typing is not penalised. Arrival is read from the connection's byte counter, not from the
-//! read buffer, because codecs consume partial input (a frame header, an over-long line
-//! being discarded) before the item is complete.
+//! time instead; a peer that listened for an hour before typing is not penalised.
+//! Arrival is read from the connection's byte counter, not from the read buffer,
+//! because codecs consume partial input (a frame header, an over-long line being
+//! discarded) before the item is complete.
 
 use super::tracker::ConnStats;
 use futures_util::StreamExt;
@@ -19,7 +20,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::AsyncRead;
 use tokio::time::{sleep_until, Instant, Sleep};
-use tokio_util::codec::{Decoder, Framed};
+use tokio_util::codec::{Decoder, FramedRead};
 
 /// What [`Guarded::next`] yields: a decoded item (or the codec's error), or a time-out.
 pub type Guard<D> = Result<Result<<D as Decoder>::Item, <D as Decoder>::Error>, TimedOut>;
@@ -30,7 +31,7 @@ pub struct TimedOut;
 
 /// `frames`, with a deadline on incomplete input.
 pub struct Guarded<R, D> {
-    frames: Framed<R, D>,
+    frames: FramedRead<R, D>,
     stats: Arc<ConnStats>,
     limit: Duration,
     /// Until the first item: how long it may take once begun.
@@ -44,7 +45,7 @@ impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
     /// Guard `frames` (whose read buffer may already hold bytes), counting arrivals in
     /// `stats`; an incomplete item may wait `limit`, the first one at most `handshake`.
     pub fn new(
-        frames: Framed<R, D>,
+        frames: FramedRead<R, D>,
         stats: Arc<ConnStats>,
         limit: Duration,
         handshake: Duration,
@@ -62,6 +63,11 @@ impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
             g.arm();
         }
         g
+    }
+
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        self.frames.get_ref()
     }
 
     /// Whether an incomplete item is being waited for.

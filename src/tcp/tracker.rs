@@ -1,5 +1,5 @@
-//! Connection tracking: who is connected, from where, since when, bytes in and out,
-//! and the cap on connections (one semaphore permit each, as in mini-redis).
+//! Connection tracking: who is connected, from where, since when, bytes in and out
+//! (what the eviction below needs), and the cap on connections (one semaphore permit each, as in mini-redis).
 //!
 //! At the cap, a flood of idle connections must not lock real members out: a
 //! connection that has not sent one byte since it connected, for at least the grace
@@ -23,16 +23,6 @@ pub struct ConnStats {
     /// Cancelled when the connection is closed to make room at the cap (its writer
     /// tells the peer and ends, which ends the connection).
     pub evict: CancellationToken,
-}
-
-/// One tracked connection as seen from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnSnapshot {
-    pub peer: PeerId,
-    pub addr: SocketAddr,
-    pub since: Instant,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
 }
 
 struct Entry {
@@ -111,31 +101,6 @@ impl Tracker {
             }
             None => false,
         }
-    }
-
-    /// Live connections, oldest first.
-    pub fn snapshot(&self) -> Vec<ConnSnapshot> {
-        let mut list: Vec<ConnSnapshot> = self
-            .lock()
-            .iter()
-            .map(|(peer, e)| ConnSnapshot {
-                peer: *peer,
-                addr: e.addr,
-                since: e.since,
-                bytes_in: e.stats.bytes_in.load(Ordering::Relaxed),
-                bytes_out: e.stats.bytes_out.load(Ordering::Relaxed),
-            })
-            .collect();
-        list.sort_by_key(|c| c.since);
-        list
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerId, Entry>> {

@@ -10,7 +10,7 @@
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
-//! it; the peer is told the count (`! 37 messages dropped: you are reading too slowly`)
+//! it; the peer is told the count ([`ServerMsg::Dropped`]: `37 messages dropped: …`)
 //! ahead of the next batch it is sent. tokio's mpsc cannot give up its oldest item, so
 //! the queue is a `VecDeque` behind a short-held std mutex, with a [`Notify`] to wake
 //! the single writer.
@@ -157,7 +157,7 @@ impl Queue {
     fn take(&self, buf: &mut BytesMut) -> bool {
         let mut st = self.shared.lock();
         if st.dropped > 0 {
-            let notice = Outgoing::new(ServerMsg::Error(dropped_notice(st.dropped)));
+            let notice = Outgoing::new(ServerMsg::Dropped { count: st.dropped });
             st.dropped = 0;
             push(buf, &notice, self.shared.form);
         }
@@ -170,12 +170,6 @@ impl Queue {
         }
         st.sink_gone
     }
-}
-
-/// The text of the notice a drop-oldest peer gets: `N messages dropped: …`.
-pub fn dropped_notice(n: u64) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    format!("{n} message{s} dropped: you are reading too slowly")
 }
 
 /// A sink and its queue, for a peer spoken to in `form`.
@@ -295,6 +289,14 @@ mod tests {
         Arc::new(Outgoing::new(ServerMsg::Error(text.into())))
     }
 
+    /// What a text peer reads for `msgs`, in order.
+    fn lines(msgs: &[Arc<Outgoing>]) -> String {
+        let line = |m: &Arc<Outgoing>| m.bytes(Form::Line).cloned().unwrap_or_default();
+        msgs.iter()
+            .map(|m| String::from_utf8_lossy(&line(m)).into_owned())
+            .collect()
+    }
+
     fn limits(messages: usize, bytes: usize, policy: SlowPolicy) -> QueueLimits {
         QueueLimits {
             messages,
@@ -319,12 +321,13 @@ mod tests {
         assert_eq!(sink.send(&msg("a")), Ok(()));
         assert_eq!(sink.send(&msg("b")), Ok(()));
         assert_eq!(sink.send(&msg("c")), Err(SendError::Full));
-        assert_eq!(drain(sink, q).await, "! a\n! b\n");
+        assert_eq!(drain(sink, q).await, lines(&[msg("a"), msg("b")]));
     }
 
     #[tokio::test]
     async fn the_byte_bound_counts_encoded_bytes_and_lets_one_big_message_in() {
-        // "! aaaa\n" is 7 bytes: two fit in 14, a third does not.
+        // Each line is 7 bytes: two fit in 14, a third does not.
+        assert_eq!(lines(&[msg("aaaa")]).len(), 7);
         let (sink, q) = queue(limits(100, 14, SlowPolicy::Disconnect), Form::Line);
         assert_eq!(sink.send(&msg("aaaa")), Ok(()));
         assert_eq!(sink.send(&msg("bbbb")), Ok(()));
@@ -333,7 +336,7 @@ mod tests {
         let (sink, q) = queue(limits(100, 4, SlowPolicy::Disconnect), Form::Line);
         assert_eq!(sink.send(&msg("larger than the bound")), Ok(()));
         assert_eq!(sink.send(&msg("x")), Err(SendError::Full));
-        assert_eq!(drain(sink, q).await, "! larger than the bound\n");
+        assert_eq!(drain(sink, q).await, lines(&[msg("larger than the bound")]));
     }
 
     #[tokio::test]
@@ -342,9 +345,10 @@ mod tests {
         for i in 1..=5 {
             assert_eq!(sink.send(&msg(&format!("m{i}"))), Ok(()));
         }
+        let dropped = Arc::new(Outgoing::new(ServerMsg::Dropped { count: 3 }));
         assert_eq!(
             drain(sink, q).await,
-            "! 3 messages dropped: you are reading too slowly\n! m4\n! m5\n"
+            lines(&[dropped, msg("m4"), msg("m5")])
         );
     }
 
@@ -353,13 +357,5 @@ mod tests {
         let (sink, q) = queue(limits(2, 1 << 20, SlowPolicy::Disconnect), Form::Line);
         drop(q);
         assert_eq!(sink.send(&msg("a")), Err(SendError::Closed));
-    }
-
-    #[test]
-    fn one_dropped_message_is_singular() {
-        assert_eq!(
-            dropped_notice(1),
-            "1 message dropped: you are reading too slowly"
-        );
     }
 }

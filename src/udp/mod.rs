@@ -1,11 +1,12 @@
-//! UDP: one socket for every peer ([`UdpTransport`]), the peer registry keyed by source
-//! address ([`registry`]) with a cap and idle expiry, the room's handle on a peer
-//! ([`sink`]), and the defences a connectionless server needs against forged sources:
-//! stateless address validation ([`cookie`]), rate budgets ([`budget`]) and the sources
+//! UDP: one socket for every peer ([`UdpTransport`], the serve loop), the peer registry
+//! keyed by source address ([`registry`]) with a cap and idle expiry, a member's
+//! datagrams as events ([`member`]), the room's handle on a peer ([`sink`]), and the
+//! defences a connectionless server needs against forged sources: address validation
+//! ([`gate`], with [`cookie`] for its tokens), rate budgets ([`budget`]) and the sources
 //! never answered ([`reflect`]).
 //!
 //! Each datagram is self-describing: one that starts with a NUL byte is binary (a
-//! nettool message, or a [`Handshake`]), anything else is text (one or more lines), so
+//! nettool message, or a [`Handshake`](crate::wire::Handshake)), anything else is text (one or more lines), so
 //! `nc -u` and nettool clients share the room with no flag.
 //!
 //! # Joining: an address must prove itself first
@@ -14,20 +15,24 @@
 //! until it has shown it receives what is sent there, and it never answers such an
 //! address with more than 3× the bytes of the datagram it answers (the anti-amplification
 //! rule of QUIC, RFC 9000 §8), nor answers more than [`UdpConfig::handshake_rate`]
-//! unvalidated datagrams per second in all.
+//! unvalidated datagrams per second in all. The decisions are the [`gate`]'s (free of
+//! I/O; its docs list what each length of first line is answered with).
 //!
-//! * Binary: `Hello` → [`Handshake::Retry`] with a token bound to the source address →
-//!   [`Handshake::Hello`] carrying the token → the peer is registered and joins.
+//! * Binary: `Hello` → [`Handshake::Retry`](crate::wire::Handshake::Retry) with a token
+//!   bound to the source address → [`Handshake::Hello`](crate::wire::Handshake::Hello) carrying the token → the peer is registered and joins.
 //! * Text: the first datagram is answered with a challenge line such as
-//!   `* to join, send the line: /ok K7Q2MX`; the person types `/ok K7Q2MX` and joins.
-//!   What the first datagram said is not kept (that would be state). A challenge never
-//!   starts with `/ok`, so a reflector that echoes it back does not pass; and text from
-//!   a stranger that looks like a server's line (`* `, `! `) is never answered, so two
-//!   servers cannot be made to challenge each other forever.
+//!   `* to join, send the line: /ok K7Q2MX` (shorter for a short line, down to `* /join`);
+//!   the person types `/ok K7Q2MX` and joins. What the first datagram said is not kept
+//!   (that would be state). A challenge never starts with `/ok`, so a reflector that
+//!   echoes it back does not pass; and text from a stranger that looks like a server's
+//!   line (`* `, `! `) is never answered, so two servers cannot be made to challenge
+//!   each other forever.
 //!
 //! A registered member spends one token per message from a bucket of
 //! [`UdpConfig::rate`]; messages over budget are dropped and counted, and the member is
-//! told at most once per [`NOTICE_EVERY`].
+//! told at most once per [`NOTICE_EVERY`] ([`member`]). A silent text member is warned
+//! before it is dropped, and told it was dropped when it speaks again ([`registry`],
+//! [`gate`]).
 //!
 //! The room's messages leave through one writer task ([`writer`]) that packs each
 //! peer's queued messages into as few datagrams as the cap allows.
@@ -35,6 +40,8 @@
 pub mod batch;
 pub mod budget;
 pub mod cookie;
+pub mod gate;
+pub mod member;
 pub mod reflect;
 pub mod registry;
 pub mod sink;
@@ -42,11 +49,11 @@ pub mod socket;
 pub mod writer;
 
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, Transport};
-use crate::wire::binary::{self, WireError};
+use crate::wire::binary;
 use crate::wire::outgoing::Form;
-use crate::wire::{text, ClientMsg, Handshake, LeaveReason, Proto, ServerMsg};
-use budget::{Rate, TokenBucket};
-use cookie::CookieJar;
+use crate::wire::{LeaveReason, Outgoing, Proto, ServerMsg};
+use budget::Rate;
+use gate::{Gate, Verdict};
 use registry::Registry;
 use sink::UdpSink;
 use std::net::SocketAddr;
@@ -67,8 +74,6 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 pub const AMPLIFICATION: usize = 3;
 /// A member over its budget is told at most this often.
 pub const NOTICE_EVERY: Duration = Duration::from_secs(5);
-/// What a text peer types, before its code, to prove its address.
-pub const OK_COMMAND: &str = "/ok ";
 
 /// UDP limits and timeouts.
 #[derive(Debug, Clone)]
@@ -77,7 +82,7 @@ pub struct UdpConfig {
     pub max_datagram: usize,
     /// Registered peers at most.
     pub max_peers: usize,
-    /// A peer silent this long is dropped.
+    /// A peer silent this long is dropped (a text peer is warned a third of it before).
     pub idle_timeout: Duration,
     /// Messages per second (and burst) each member may send; more are dropped.
     pub rate: Rate,
@@ -130,10 +135,6 @@ pub struct GuardStats {
     pub throttled: AtomicU64,
 }
 
-fn bump(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
 fn lock(r: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
     r.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -141,30 +142,26 @@ fn lock(r: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
 /// A bound UDP socket serving chat peers.
 pub struct UdpTransport {
     socket: Arc<UdpSocket>,
-    own_port: u16,
     cfg: UdpConfig,
     registry: Arc<Mutex<Registry>>,
     stats: Arc<SendStats>,
     writer: mpsc::Sender<writer::Queued>,
     queue: mpsc::Receiver<writer::Queued>,
     guard: Arc<GuardStats>,
-    jar: CookieJar,
-    strangers: TokenBucket,
+    gate: Gate,
 }
 
 impl UdpTransport {
     pub fn new(socket: UdpSocket, cfg: UdpConfig) -> Self {
         let (writer, queue) = mpsc::channel(writer::QUEUE);
         let own_port = socket.local_addr().map_or(0, |a| a.port());
-        let now = Instant::now();
+        let guard = Arc::new(GuardStats::default());
         UdpTransport {
             socket: Arc::new(socket),
-            own_port,
             registry: Arc::new(Mutex::new(Registry::new(cfg.max_peers))),
             stats: Arc::new(SendStats::default()),
-            guard: Arc::new(GuardStats::default()),
-            jar: CookieJar::new(cfg.cookie_period),
-            strangers: TokenBucket::new(cfg.handshake_rate, now),
+            gate: Gate::new(&cfg, own_port, guard.clone()),
+            guard,
             cfg,
             writer,
             queue,
@@ -176,18 +173,9 @@ impl UdpTransport {
         Ok(UdpTransport::new(socket::bind(addr)?, cfg))
     }
 
-    /// Counters of what the room sent through this socket.
-    pub fn send_stats(&self) -> Arc<SendStats> {
-        self.stats.clone()
-    }
-
-    /// Counters of what was refused, challenged and throttled.
-    pub fn guard_stats(&self) -> Arc<GuardStats> {
-        self.guard.clone()
-    }
-
     /// Registered peers now.
-    pub fn registered(&self) -> usize {
+    #[cfg(test)]
+    fn registered(&self) -> usize {
         lock(&self.registry).len()
     }
 
@@ -195,7 +183,15 @@ impl UdpTransport {
     fn on_datagram(&mut self, data: &[u8], from: SocketAddr, out: &mut Vec<Event>) {
         let now = Instant::now();
         if !self.on_member(data, from, now, out) {
-            self.on_stranger(data, from, now, out);
+            match self.gate.stranger(data, from, now) {
+                Verdict::Ignore => {}
+                Verdict::Answer(bytes) => self.answer(from, &bytes),
+                Verdict::Admit { format, nick, rest } => {
+                    if self.register(from, format, nick, data.len(), now, out) && !rest.is_empty() {
+                        self.on_member(rest, from, now, out);
+                    }
+                }
+            }
         }
     }
 
@@ -205,146 +201,11 @@ impl UdpTransport {
         let Some(e) = reg.get_mut(&from) else {
             return false;
         };
-        e.last_seen = now;
-        e.bytes_in += data.len() as u64;
         let peer = e.peer;
-        let mut items: Vec<Result<ClientMsg, String>> = Vec::new();
-        if data.len() > self.cfg.max_datagram {
-            items.push(Err(format!(
-                "datagram of {} bytes refused: the maximum is {}",
-                data.len(),
-                self.cfg.max_datagram
-            )));
-        } else if data.starts_with(&binary::HANDSHAKE_TAG) {
-            // A repeated handshake: its Welcome was lost.
-            if let Some(Handshake::Hello { nick, .. }) = binary::decode_handshake(data) {
-                items.push(Ok(ClientMsg::Hello { nick }));
-            }
-        } else if binary::is_binary_datagram(data) {
-            items.push(binary::decode_datagram::<ClientMsg>(data).map_err(|e| e.refusal()));
-        } else {
-            match std::str::from_utf8(data) {
-                Ok(lines) => {
-                    for line in lines.split('\n') {
-                        if line.starts_with(OK_COMMAND) {
-                            continue; // a repeated proof of address
-                        }
-                        match text::parse_line(line, &mut e.next_seq) {
-                            Ok(Some(msg)) => items.push(Ok(msg)),
-                            Ok(None) => {}
-                            Err(why) => items.push(Err(why)),
-                        }
-                    }
-                }
-                Err(_) => items.push(Err(WireError::InvalidUtf8.refusal())),
-            }
-        }
-        let mut bye = false;
-        for item in items {
-            let leaving = matches!(item, Ok(ClientMsg::Bye));
-            if !leaving && !e.budget.take(self.cfg.rate, now) {
-                e.throttled += 1;
-                bump(&self.guard.throttled, 1);
-                continue;
-            }
-            bye |= leaving;
-            out.push(match item {
-                Ok(msg) => Event::Message(peer, msg),
-                Err(why) => Event::Invalid(peer, why),
-            });
-        }
-        let due = e
-            .noticed
-            .is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_EVERY);
-        if e.throttled > 0 && due && !bye {
-            tracing::debug!(%from, dropped = e.throttled, "UDP member over its budget");
-            out.push(Event::Invalid(
-                peer,
-                format!(
-                    "slow down: {} messages dropped (limit {})",
-                    e.throttled, self.cfg.rate
-                ),
-            ));
-            e.throttled = 0;
-            e.noticed = Some(now);
-        }
-        if bye {
+        if member::read(e, data, now, &self.cfg, &self.guard, out) {
             reg.remove(&from, peer);
         }
         true
-    }
-
-    /// A datagram from an address that has not proved itself: answered within the 3× rule
-    /// and the handshake budget, registered only with a valid token or code.
-    fn on_stranger(&mut self, data: &[u8], from: SocketAddr, now: Instant, out: &mut Vec<Event>) {
-        bump(&self.guard.stranger_bytes, data.len() as u64);
-        if data.is_empty()
-            || data.len() > self.cfg.max_datagram
-            || !reflect::answerable(from, self.own_port)
-            || !self.strangers.take(self.cfg.handshake_rate, now)
-        {
-            bump(&self.guard.unanswered, 1);
-            return;
-        }
-        if data.starts_with(&binary::HANDSHAKE_TAG) {
-            match binary::decode_handshake(data) {
-                Some(Handshake::Hello { token, nick }) => {
-                    if self.jar.check_token(from, token, now) {
-                        self.register(from, Format::Binary, nick, data.len(), now, out);
-                    } else {
-                        bump(&self.guard.bad_tokens, 1);
-                        self.retry(from, data.len(), now);
-                    }
-                }
-                // Our own Retry reflected back, or junk.
-                _ => bump(&self.guard.unanswered, 1),
-            }
-            return;
-        }
-        if binary::is_binary_datagram(data) {
-            match binary::decode_datagram::<ClientMsg>(data) {
-                Ok(ClientMsg::Hello { .. }) => self.retry(from, data.len(), now),
-                // Not (or no longer) a member: say so.
-                Ok(_) => self.answer(
-                    from,
-                    data.len(),
-                    binary::encode_datagram(&ServerMsg::Bye {
-                        reason: LeaveReason::TimedOut,
-                    })
-                    .ok(),
-                ),
-                Err(_) => bump(&self.guard.unanswered, 1),
-            }
-            return;
-        }
-        let Ok(text) = std::str::from_utf8(data) else {
-            bump(&self.guard.unanswered, 1);
-            return;
-        };
-        if text.starts_with("* ") || text.starts_with("! ") {
-            // A server's line (perhaps our own challenge, reflected): never answered.
-            bump(&self.guard.unanswered, 1);
-            return;
-        }
-        let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
-        let proof = first.trim_end_matches('\r').strip_prefix(OK_COMMAND);
-        match proof {
-            Some(code) if self.jar.check_code(from, code, now) => {
-                if self.register(from, Format::Text, None, data.len(), now, out) && !rest.is_empty()
-                {
-                    self.on_member(rest.as_bytes(), from, now, out);
-                }
-            }
-            _ => {
-                if proof.is_some() {
-                    bump(&self.guard.bad_tokens, 1);
-                }
-                let code = self.jar.code(from, now);
-                let budget = data.len() * AMPLIFICATION;
-                let line = challenge(&code, budget);
-                self.answer(from, data.len(), line.map(Into::into));
-            }
-        }
     }
 
     /// Register a validated address; `false` (and a refusal) when the registry is full.
@@ -357,7 +218,6 @@ impl UdpTransport {
         now: Instant,
         out: &mut Vec<Event>,
     ) -> bool {
-        bump(&self.guard.validated, 1);
         let peer = lock(&self.registry).insert(from, format, self.cfg.rate, now);
         match peer {
             Some(peer) => {
@@ -365,25 +225,13 @@ impl UdpTransport {
                 true
             }
             None => {
-                tracing::debug!(%from, "UDP peer refused: registry full");
-                let full = ServerMsg::Error("room is full".into());
-                let bytes = match format {
-                    Format::Binary => binary::encode_datagram(&full).ok(),
-                    Format::Text => text::render(&full).map(|l| format!("{l}\n").into()),
-                };
-                self.answer(from, got, bytes);
+                tracing::debug!(addr = %from, "UDP peer refused: registry full");
+                if let Verdict::Answer(bytes) = self.gate.room_full(format, got) {
+                    self.answer(from, &bytes);
+                }
                 false
             }
         }
-    }
-
-    fn retry(&self, to: SocketAddr, got: usize, now: Instant) {
-        let token = self.jar.token(to, now);
-        self.answer(
-            to,
-            got,
-            binary::encode_handshake(&Handshake::Retry { token }).ok(),
-        );
     }
 
     fn joined(
@@ -397,10 +245,7 @@ impl UdpTransport {
             writer: self.writer.clone(),
             addr,
             peer,
-            form: match format {
-                Format::Binary => Form::Datagram,
-                Format::Text => Form::Line,
-            },
+            form: form(format),
             registry: self.registry.clone(),
             stats: self.stats.clone(),
         };
@@ -416,31 +261,51 @@ impl UdpTransport {
         }
     }
 
-    /// Answer an unvalidated address, never with more than [`AMPLIFICATION`] times the
-    /// bytes it sent (so a forged source address cannot turn the server into an amplifier).
-    fn answer(&self, to: SocketAddr, got: usize, bytes: Option<bytes::Bytes>) {
-        match bytes {
-            Some(b) if b.len() <= got * AMPLIFICATION => {
-                if self.socket.try_send_to(&b, to).is_ok() {
-                    bump(&self.guard.challenges, 1);
-                    bump(&self.guard.challenge_bytes, b.len() as u64);
+    /// Send the gate's answer to an unvalidated address (already within the 3× rule).
+    fn answer(&self, to: SocketAddr, bytes: &[u8]) {
+        if self.socket.try_send_to(bytes, to).is_ok() {
+            self.guard.challenges.fetch_add(1, Ordering::Relaxed);
+            self.guard
+                .challenge_bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Warn silent text members, drop members silent too long (events into `out`), and
+    /// remember the text members dropped so that their next line is told why.
+    fn sweep(&mut self, now: Instant, out: &mut Vec<Event>) {
+        let swept = lock(&self.registry).sweep(now, self.cfg.idle_timeout);
+        if !swept.warn.is_empty() {
+            let lead = registry::warn_lead(self.cfg.idle_timeout);
+            let warning = Arc::new(Outgoing::new(ServerMsg::IdleWarning {
+                in_ms: lead.as_millis() as u64,
+            }));
+            for addr in swept.warn {
+                let queued = writer::Queued {
+                    addr,
+                    form: Form::Line,
+                    msg: warning.clone(),
+                };
+                if self.writer.try_send(queued).is_err() {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            _ => bump(&self.guard.unanswered, 1),
+        }
+        for (peer, addr, format) in swept.gone {
+            if format == Format::Text {
+                self.gate.dropped_for_silence(addr, now);
+            }
+            out.push(Event::Left(peer, LeaveReason::TimedOut));
         }
     }
 }
 
-/// The challenge line for a text peer, the longest form that fits `budget` bytes. None
-/// starts with the `/ok` line itself, so echoing a challenge back never passes.
-fn challenge(code: &str, budget: usize) -> Option<String> {
-    [
-        format!("* nettool chat (nettool/1) over UDP: to join, prove your address by sending the line: /ok {code}\n"),
-        format!("* to join, send the line: /ok {code}\n"),
-        format!("* /ok {code}\n"),
-    ]
-    .into_iter()
-    .find(|c| c.len() <= budget)
+/// How a peer of `format` is written to.
+fn form(format: Format) -> Form {
+    match format {
+        Format::Binary => Form::Datagram,
+        Format::Text => Form::Line,
+    }
 }
 
 impl Transport for UdpTransport {
@@ -464,17 +329,15 @@ impl Transport for UdpTransport {
         ));
         let mut buf = vec![0u8; RECV_BUF];
         let mut pending = Vec::new();
-        let period = (self.cfg.idle_timeout / 4).max(Duration::from_millis(10));
+        // Fine enough that a warning comes soon after two thirds of the idle timeout.
+        let period = (self.cfg.idle_timeout / 10).max(Duration::from_millis(10));
         let mut sweep = tokio::time::interval(period);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         'serve: loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                _ = sweep.tick() => {
-                    let gone = lock(&self.registry).expire(Instant::now(), self.cfg.idle_timeout);
-                    pending.extend(gone.into_iter().map(|p| Event::Left(p, LeaveReason::TimedOut)));
-                }
+                _ = sweep.tick() => self.sweep(Instant::now(), &mut pending),
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, from)) => self.on_datagram(&buf[..n], from, &mut pending),
                     // e.g. ICMP errors surfacing on Linux: not fatal for a server.

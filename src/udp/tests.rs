@@ -3,7 +3,7 @@
 //! budgets per member.
 
 use super::*;
-use crate::wire::Handshake;
+use crate::wire::{text, ClientMsg, Handshake, Refusal};
 use std::net::UdpSocket as StdSocket;
 
 /// A transport on loopback and a peer socket whose answers can be read at once
@@ -68,10 +68,13 @@ async fn strangers_get_at_most_three_times_their_bytes_and_leave_no_state() {
         for a in &got {
             assert!(a.len() <= 3 * len, "{} bytes answered to {len}", a.len());
             let line = std::str::from_utf8(a).unwrap();
-            assert!(line.starts_with("* ") && line.contains("/ok "), "{line}");
+            assert!(text::is_server_line(line), "{line}");
+            if len >= 5 {
+                assert!(line.contains("/ok "), "{line}");
+            }
         }
-        if len >= 5 {
-            assert_eq!(got.len(), 1, "a challenge fits 3 x {len} bytes");
+        if len >= 3 {
+            assert_eq!(got.len(), 1, "an answer fits 3 x {len} bytes");
         }
     }
     // Binary: Hello → Retry within 3×; anything else → a short Bye; junk → nothing.
@@ -84,8 +87,14 @@ async fn strangers_get_at_most_three_times_their_bytes_and_leave_no_state() {
     t.on_datagram(&[0, 2, 0xff], from, &mut out);
     assert!(answers(&peer).is_empty());
     // Text that looks like a server's (a reflected challenge) is never answered.
-    t.on_datagram(b"* to join, send the line: /ok ABCDEF\n", from, &mut out);
-    t.on_datagram(b"! room is full\n", from, &mut out);
+    let challenge = ServerMsg::Challenge {
+        code: "ABCDEF".into(),
+    };
+    let refusal = ServerMsg::Refused(Refusal::RoomFull);
+    for reflected in [challenge, refusal] {
+        let line = text::line_within(&reflected, 100).unwrap();
+        t.on_datagram(line.as_bytes(), from, &mut out);
+    }
     assert!(answers(&peer).is_empty());
     assert!(out.is_empty(), "no events for strangers");
     assert_eq!(t.registered(), 0, "no state for strangers");
@@ -104,7 +113,7 @@ async fn binary_join_needs_a_fresh_token_for_this_address() {
     assert_eq!((joined(&out), t.registered()), (0, 0));
     // A token made for another address does not pass for this one.
     let other: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-    let stolen = t.jar.token(other, Instant::now());
+    let stolen = t.gate.jar.token(other, Instant::now());
     t.on_datagram(&token_hello(stolen), from, &mut out);
     answers(&peer);
     assert_eq!(joined(&out), 0);
@@ -176,20 +185,20 @@ async fn a_full_registry_refuses_within_the_rule_and_guarded_ports_get_nothing()
     let mut out = Vec::new();
     let now = Instant::now();
     let a = first.local_addr().unwrap();
-    t.on_datagram(&token_hello(t.jar.token(a, now)), a, &mut out);
+    t.on_datagram(&token_hello(t.gate.jar.token(a, now)), a, &mut out);
     assert_eq!(t.registered(), 1);
     let from = peer.local_addr().unwrap();
-    let d = token_hello(t.jar.token(from, now));
+    let d = token_hello(t.gate.jar.token(from, now));
     t.on_datagram(&d, from, &mut out);
     let got = answers(&peer);
     assert_eq!(got.len(), 1);
     assert!(got[0].len() <= 3 * d.len());
     let refusal: ServerMsg = binary::decode_datagram(&got[0]).unwrap();
-    assert_eq!(refusal, ServerMsg::Error("room is full".into()));
+    assert_eq!(refusal, ServerMsg::Refused(Refusal::RoomFull));
     assert_eq!((t.registered(), joined(&out)), (1, 1));
     // Sources on guarded ports are never answered (nothing is sent; only counted).
     let before = t.guard.challenges.load(Ordering::Relaxed);
-    for port in [7, 19, 123, 7007, 7070, t.own_port] {
+    for port in [7, 19, 123, 7007, 7070, t.gate.own_port] {
         let src: SocketAddr = ([127, 0, 0, 1], port).into();
         t.on_datagram(b"hello there\n", src, &mut out);
         t.on_datagram(&hello(), src, &mut out);
@@ -227,7 +236,7 @@ async fn a_member_over_its_budget_is_throttled_and_told_once() {
     let from = peer.local_addr().unwrap();
     let mut out = Vec::new();
     t.on_datagram(
-        &token_hello(t.jar.token(from, Instant::now())),
+        &token_hello(t.gate.jar.token(from, Instant::now())),
         from,
         &mut out,
     );

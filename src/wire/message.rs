@@ -128,6 +128,7 @@ pub enum ServerMsg {
     Bye {
         reason: LeaveReason,
     },
+    // New variants go last: the binary codec numbers variants in order.
     /// In a large room, joins and leaves are not announced one by one: this sums them
     /// up once per second (`* 37 joined, 5 left in the last second (20000 online)`).
     Presence {
@@ -142,6 +143,55 @@ pub enum ServerMsg {
         pages: u32,
         online: u32,
     },
+    /// You were turned away before joining; the server closes (TCP) or forgets you (UDP).
+    Refused(Refusal),
+    /// Messages meant for you were discarded because you read too slowly (the
+    /// drop-oldest policy); sent ahead of the next message you do get.
+    Dropped {
+        count: u64,
+    },
+    /// UDP, to a text peer whose address is not validated yet: send the line
+    /// `/ok CODE` to join (see `crate::udp`).
+    Challenge {
+        code: String,
+    },
+    /// UDP, to a text peer that was dropped after `idle_ms` of silence and has spoken
+    /// again: it is not a member any more; `/ok CODE` rejoins.
+    Expired {
+        idle_ms: u64,
+        code: String,
+    },
+    /// UDP, to a silent text member: it will be dropped in `in_ms` unless it sends
+    /// something.
+    IdleWarning {
+        in_ms: u64,
+    },
+}
+
+/// Why a peer is turned away before it joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// TCP: the server holds its maximum of `max` connections.
+    ServerFull { max: u64 },
+    /// UDP: the registry of members is full.
+    RoomFull,
+    /// TCP: a nettool preamble was begun and not finished in time.
+    PreambleTimedOut,
+    /// TCP: the first byte was NUL, but what followed is not nettool's preamble.
+    BadPreamble,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::ServerFull { max } => {
+                write!(f, "server full ({max} connections); try again later")
+            }
+            Refusal::RoomFull => f.write_str("room is full"),
+            Refusal::PreambleTimedOut => f.write_str("timed out: incomplete nettool preamble"),
+            Refusal::BadPreamble => f.write_str("unrecognised binary preamble"),
+        }
+    }
 }
 
 /// UDP address validation, below the room (like QUIC's Retry token, RFC 9000 §8.1): a

@@ -17,7 +17,7 @@ pub mod outgoing;
 pub mod testing;
 pub mod text;
 
-pub use message::{ClientMsg, Handshake, LeaveReason, MemberInfo, Proto, ServerMsg};
+pub use message::{ClientMsg, Handshake, LeaveReason, MemberInfo, Proto, Refusal, ServerMsg};
 pub use outgoing::Outgoing;
 
 /// Microseconds since the Unix epoch, the unit of every timestamp on the wire.

@@ -3,8 +3,15 @@
 //! Inbound, [`LineCodec`] caps line length (tokio-util's `LinesCodec` with a maximum)
 //! and turns an oversize line or invalid UTF-8 into an error *item*, so one bad line
 //! costs its sender an error message, not the connection. [`parse_line`] maps a line to
-//! a [`ClientMsg`] (`/nick`, `/who`, `/quit` or chat). Outbound, [`render`] gives the
-//! line a text peer sees for each [`ServerMsg`]; the nettool client prints the same.
+//! a [`ClientMsg`] (`/nick`, `/who`, `/quit` or chat); a [`LineParser`] keeps one
+//! peer's chat-line numbering, for TCP and UDP alike.
+//!
+//! Outbound, this is the only place protocol lines are spelled: [`render`] gives the
+//! line a text peer sees for each [`ServerMsg`] (the nettool client prints the same),
+//! and [`line_within`] the longest form that fits a byte budget (a UDP challenge to an
+//! address that may get only 3× what it sent). [`is_server_line`] and [`proof`] read
+//! the two things a UDP server checks in a stranger's line; [`parse_notice`] reads a
+//! counted notice back into its message for programs that read a server as text.
 
 use super::binary::WireError;
 use super::message::{ClientMsg, ServerMsg};
@@ -83,6 +90,7 @@ impl Encoder<String> for LineCodec {
 
 /// A text peer's line as a message. `next_seq` numbers its chat lines.
 /// `Ok(None)` for a blank line; `Err` with a user-facing message for an unknown command.
+/// Transports keep the numbering in a [`LineParser`].
 pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, String> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line.trim().is_empty() {
@@ -113,11 +121,70 @@ pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, S
     }))
 }
 
+/// One text peer's lines as messages: the one place where a text peer's chat lines are
+/// numbered (from 1), for TCP and UDP peers alike.
+#[derive(Debug, Default, Clone)]
+pub struct LineParser {
+    next_seq: u64,
+}
+
+impl LineParser {
+    /// See [`parse_line`].
+    pub fn parse(&mut self, line: &str) -> Result<Option<ClientMsg>, String> {
+        parse_line(line, &mut self.next_seq)
+    }
+}
+
+/// What a UDP text peer types, before its code, to prove its address.
+pub const OK_COMMAND: &str = "/ok ";
+/// How a notice line starts.
+const NOTICE: &str = "* ";
+/// How a refusal or error line starts.
+const REFUSAL: &str = "! ";
+
+/// The code in a proof-of-address line (`/ok K7Q2MX`), if it is one.
+pub fn proof(line: &str) -> Option<&str> {
+    line.trim_end_matches(['\r', '\n']).strip_prefix(OK_COMMAND)
+}
+
+/// Whether a line is one a server sends (a notice or a refusal): a server never answers
+/// such a line from a stranger, so two servers cannot be set to answer each other.
+pub fn is_server_line(line: &str) -> bool {
+    line.starts_with(NOTICE) || line.starts_with(REFUSAL)
+}
+
 /// The line (without newline) a person sees for `msg`; `None` for messages with nothing
 /// to show (`Pong`). Control characters from the message's fields are shown escaped
 /// (see [`defang`]), so the result is always exactly one line.
 pub fn render(msg: &ServerMsg) -> Option<String> {
-    render_raw(msg).map(defang)
+    forms(msg).into_iter().next().map(defang)
+}
+
+/// The longest rendering of `msg` that fits in `budget` bytes, newline included: the
+/// answer to an address that has not proved itself, which may get at most 3× the bytes
+/// it sent. A challenge has shorter forms for short input, down to `* /join` (8 bytes,
+/// no code) which asks for a line long enough to carry the code back; other messages
+/// have one form. `None` when no form fits.
+pub fn line_within(msg: &ServerMsg, budget: usize) -> Option<String> {
+    forms(msg)
+        .into_iter()
+        .map(|l| defang(l) + "\n")
+        .find(|l| l.len() <= budget)
+}
+
+/// The message a notice line stands for, for programs that read a server as a text peer
+/// (the bench's slow readers): `Some` only for a line that is exactly the rendering of
+/// a counted notice (`Dropped`).
+pub fn parse_notice(line: &str) -> Option<ServerMsg> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let count = line
+        .strip_prefix(REFUSAL)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    let msg = ServerMsg::Dropped { count };
+    (render(&msg).as_deref() == Some(line)).then_some(msg)
 }
 
 /// `line` with every control character but tab escaped (`\n`, `\r`, `\u{1b}`): a chat
@@ -139,42 +206,178 @@ pub fn defang(line: String) -> String {
     out
 }
 
-fn render_raw(msg: &ServerMsg) -> Option<String> {
-    Some(match msg {
+/// Milliseconds as a person reads them: `30 s`, `0.4 s`.
+fn secs(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// Every rendering of `msg`, longest first (most messages have exactly one; `Pong` none).
+fn forms(msg: &ServerMsg) -> Vec<String> {
+    let one = match msg {
         ServerMsg::Welcome { nick, members, .. } => {
-            format!("* you are {nick}; {members} online")
+            format!("{NOTICE}you are {nick}; {members} online")
         }
         ServerMsg::Chat { from, text, .. } => format!("{from}: {text}"),
-        ServerMsg::Joined { nick, proto } => format!("* {nick} joined ({proto})"),
-        ServerMsg::Left { nick, reason } => format!("* {nick} left ({reason})"),
-        ServerMsg::Renamed { old, new } => format!("* {old} is now {new}"),
+        ServerMsg::Joined { nick, proto } => format!("{NOTICE}{nick} joined ({proto})"),
+        ServerMsg::Left { nick, reason } => format!("{NOTICE}{nick} left ({reason})"),
+        ServerMsg::Renamed { old, new } => format!("{NOTICE}{old} is now {new}"),
         ServerMsg::Members(members) => {
             let list: Vec<String> = members
                 .iter()
                 .map(|m| format!("{} ({}, {}s)", m.nick, m.proto, m.online_s))
                 .collect();
-            format!("* online: {}", list.join(", "))
+            format!("{NOTICE}online: {}", list.join(", "))
         }
-        ServerMsg::Pong { .. } => return None,
-        ServerMsg::Error(why) => format!("! {why}"),
-        ServerMsg::Bye { reason } => format!("* disconnected: {reason}"),
+        ServerMsg::Pong { .. } => return Vec::new(),
+        ServerMsg::Error(why) => format!("{REFUSAL}{why}"),
+        ServerMsg::Bye { reason } => format!("{NOTICE}disconnected: {reason}"),
         ServerMsg::Presence {
             joined,
             left,
             online,
-        } => format!("* {joined} joined, {left} left in the last second ({online} online)"),
+        } => format!("{NOTICE}{joined} joined, {left} left in the last second ({online} online)"),
         ServerMsg::WhoPage {
             page,
             pages,
             online,
         } if page < pages => {
             let next = page + 1;
-            format!("* {online} online, page {page} of {pages}: /who {next} for more")
+            format!("{NOTICE}{online} online, page {page} of {pages}: /who {next} for more")
         }
         ServerMsg::WhoPage {
             page,
             pages,
             online,
-        } => format!("* {online} online, page {page} of {pages}"),
-    })
+        } => format!("{NOTICE}{online} online, page {page} of {pages}"),
+        ServerMsg::Refused(why) => format!("{REFUSAL}{why}"),
+        ServerMsg::Dropped { count } => {
+            let s = if *count == 1 { "" } else { "s" };
+            format!("{REFUSAL}{count} message{s} dropped: you are reading too slowly")
+        }
+        ServerMsg::Challenge { code } => return challenge_forms(code, true),
+        ServerMsg::Expired { idle_ms, code } => {
+            let mut forms = vec![
+                format!(
+                    "{NOTICE}you were dropped after {} of silence; to rejoin, send the line: {OK_COMMAND}{code}",
+                    secs(*idle_ms)
+                ),
+                format!("{NOTICE}dropped for silence; type {OK_COMMAND}{code}"),
+                format!("{NOTICE}dropped: {OK_COMMAND}{code}"),
+            ];
+            forms.extend(challenge_forms(code, false));
+            return forms;
+        }
+        ServerMsg::IdleWarning { in_ms } => format!(
+            "{NOTICE}you will be dropped in {} unless you send something",
+            secs(*in_ms)
+        ),
+    };
+    vec![one]
+}
+
+/// A challenge's forms, longest first (`full`: starting with the documented one). None
+/// starts with the `/ok` line itself, so a reflector echoing a challenge back does not
+/// pass; the last has no code and fits 3× a 3-byte line (`hi` and its newline).
+fn challenge_forms(code: &str, full: bool) -> Vec<String> {
+    let mut forms = Vec::with_capacity(4);
+    if full {
+        forms.push(format!(
+            "{NOTICE}to join, send the line: {OK_COMMAND}{code}"
+        ));
+    }
+    forms.push(format!("{NOTICE}type {OK_COMMAND}{code}"));
+    forms.push(format!("{NOTICE}{OK_COMMAND}{code}"));
+    forms.push(format!("{NOTICE}/join"));
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_takes_the_longest_form_that_fits_three_times_the_input() {
+        let c = ServerMsg::Challenge {
+            code: "K7Q2MX".into(),
+        };
+        let at = |input: usize| line_within(&c, 3 * input);
+        assert_eq!(at(1), None);
+        assert_eq!(at(2), None);
+        assert_eq!(at(3).as_deref(), Some("* /join\n"));
+        assert_eq!(at(4).as_deref(), Some("* /join\n"));
+        assert_eq!(at(5).as_deref(), Some("* /ok K7Q2MX\n"));
+        assert_eq!(at(6).as_deref(), Some("* type /ok K7Q2MX\n"));
+        assert_eq!(at(12).as_deref(), Some("* type /ok K7Q2MX\n"));
+        let full = "* to join, send the line: /ok K7Q2MX\n";
+        assert_eq!(at(13).as_deref(), Some(full));
+        assert_eq!(render(&c).map(|l| l + "\n").as_deref(), Some(full));
+    }
+
+    #[test]
+    fn a_dropped_member_is_told_so_when_its_line_leaves_room_for_it() {
+        let e = ServerMsg::Expired {
+            idle_ms: 30_000,
+            code: "K7Q2MX".into(),
+        };
+        let at = |input: usize| line_within(&e, 3 * input);
+        assert_eq!(
+            at(30).as_deref(),
+            Some(
+                "* you were dropped after 30 s of silence; to rejoin, send the line: /ok K7Q2MX\n"
+            )
+        );
+        assert_eq!(
+            at(13).as_deref(),
+            Some("* dropped for silence; type /ok K7Q2MX\n")
+        );
+        assert_eq!(at(8).as_deref(), Some("* dropped: /ok K7Q2MX\n"));
+        assert_eq!(at(6).as_deref(), Some("* type /ok K7Q2MX\n"));
+        assert_eq!(at(3).as_deref(), Some("* /join\n"));
+    }
+
+    #[test]
+    fn notices_read_as_people_expect() {
+        let warn = ServerMsg::IdleWarning { in_ms: 10_000 };
+        assert_eq!(
+            render(&warn).as_deref(),
+            Some("* you will be dropped in 10 s unless you send something")
+        );
+        let warn = ServerMsg::IdleWarning { in_ms: 133 };
+        assert_eq!(
+            render(&warn).as_deref(),
+            Some("* you will be dropped in 0.1 s unless you send something")
+        );
+        let full = ServerMsg::Refused(crate::wire::Refusal::ServerFull { max: 4 });
+        assert_eq!(
+            render(&full).as_deref(),
+            Some("! server full (4 connections); try again later")
+        );
+        for (count, line) in [
+            (1, "! 1 message dropped: you are reading too slowly"),
+            (37, "! 37 messages dropped: you are reading too slowly"),
+        ] {
+            let msg = ServerMsg::Dropped { count };
+            assert_eq!(render(&msg).as_deref(), Some(line));
+            assert_eq!(parse_notice(line), Some(msg));
+        }
+        assert_eq!(parse_notice("! 3 messages dropped: you are reading"), None);
+        assert_eq!(
+            parse_notice("! 1 messages dropped: you are reading too slowly"),
+            None
+        );
+        assert_eq!(parse_notice("alice: 3 messages dropped"), None);
+    }
+
+    #[test]
+    fn proofs_and_server_lines() {
+        assert_eq!(proof("/ok K7Q2MX\r\n"), Some("K7Q2MX"));
+        assert_eq!(proof("/okay"), None);
+        assert!(is_server_line("* to join, send the line: /ok ABCDEF"));
+        assert!(is_server_line("! room is full"));
+        assert!(!is_server_line("hello *"));
+    }
 }

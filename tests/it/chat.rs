@@ -110,8 +110,12 @@ async fn udp_members_time_out_without_keepalives() {
     alice.expect("* guest1 joined (udp)").await;
     alice.expect("* guest1 is now quiet").await;
     alice.expect("* quiet left (timed out)").await;
-    // Once expired, it is a stranger again: it proves its address anew (and says
-    // something in the same datagram) and joins as a new member.
+    // A text member is warned a third of the idle timeout before it is dropped.
+    quiet
+        .expect("* you will be dropped in 0.1 s unless you send something")
+        .await;
+    // Once expired, it is a stranger again (told it was dropped): it proves its address
+    // anew (and says something in the same datagram) and joins as a new member.
     quiet.send_line("back again").await;
     let code = challenge_code(&quiet.line().await);
     quiet.send_line(&format!("/ok {code}\nback")).await;

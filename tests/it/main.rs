@@ -6,6 +6,8 @@
 //! | [`chat`] | the room's semantics over TCP, UDP and both at once |
 //! | [`bad_input`], [`malformed`] | bad input on the chat paths: the offender is refused or dropped, the others carry on |
 //! | [`slow_and_floods`] | TCP peers that are slow or many: stalls, slowloris, connection floods |
+//! | [`tcp_quit`] | after `/quit` the server closes, so netcat exits |
+//! | [`udp_text`] | UDP text peers: short first lines, idle warnings, a dropped member told so |
 //! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
 //! | [`client`], [`client_ends`] | the chat client against scripted servers; how it ends when the server goes |
 //! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
@@ -43,5 +45,7 @@ mod malformed;
 mod scale;
 mod slow_and_floods;
 mod soak;
+mod tcp_quit;
 mod udp_spoofing;
+mod udp_text;
 mod wire_props;

@@ -11,7 +11,7 @@ use nettool::chat::ServerConfig;
 use nettool::echo;
 use nettool::udp::budget::Rate;
 use nettool::wire::binary;
-use nettool::wire::{ClientMsg, Handshake, Proto, ServerMsg};
+use nettool::wire::{ClientMsg, Handshake, Proto, Refusal, ServerMsg};
 use std::net::UdpSocket as StdSocket;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -128,7 +128,10 @@ async fn many_forged_sources_do_not_fill_the_registry() {
         .await
         .unwrap();
     assert!(
-        matches!(&first, Some(Ok(Incoming::Msg(ServerMsg::Error(e)))) if e == "room is full"),
+        matches!(
+            &first,
+            Some(Ok(Incoming::Msg(ServerMsg::Refused(Refusal::RoomFull))))
+        ),
         "{first:?}"
     );
     drop(sources);

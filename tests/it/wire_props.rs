@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use nettool::wire::binary::{self, FrameCodec, WireError, MAX_MESSAGE};
 use nettool::wire::testing::{self, with_length};
 use nettool::wire::text::{self, LineCodec};
-use nettool::wire::{ClientMsg, LeaveReason, MemberInfo, Proto, ServerMsg};
+use nettool::wire::{ClientMsg, LeaveReason, MemberInfo, Proto, Refusal, ServerMsg};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
@@ -117,7 +117,22 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 online,
             }
         }),
+        refusal().prop_map(ServerMsg::Refused),
+        any_u64().prop_map(|count| ServerMsg::Dropped { count }),
+        any_text().prop_map(|code| ServerMsg::Challenge { code }),
+        (any_u64(), any_text()).prop_map(|(idle_ms, code)| ServerMsg::Expired { idle_ms, code }),
+        any_u64().prop_map(|in_ms| ServerMsg::IdleWarning { in_ms }),
         // New ServerMsg variant: add its arm here.
+    ]
+}
+
+fn refusal() -> impl Strategy<Value = Refusal> {
+    prop_oneof![
+        any_u64().prop_map(|max| Refusal::ServerFull { max }),
+        Just(Refusal::RoomFull),
+        Just(Refusal::PreambleTimedOut),
+        Just(Refusal::BadPreamble),
+        // New Refusal variant: add its arm here.
     ]
 }
 
@@ -149,6 +164,11 @@ fn server_variant(m: &ServerMsg) -> &'static str {
         ServerMsg::Bye { .. } => "Bye",
         ServerMsg::Presence { .. } => "Presence",
         ServerMsg::WhoPage { .. } => "WhoPage",
+        ServerMsg::Refused(_) => "Refused",
+        ServerMsg::Dropped { .. } => "Dropped",
+        ServerMsg::Challenge { .. } => "Challenge",
+        ServerMsg::Expired { .. } => "Expired",
+        ServerMsg::IdleWarning { .. } => "IdleWarning",
     }
 }
 
@@ -554,6 +574,16 @@ fn samples() -> (Vec<ClientMsg>, Vec<ServerMsg>) {
         ServerMsg::Bye {
             reason: LeaveReason::TimedOut,
         },
+        ServerMsg::Refused(Refusal::ServerFull { max: 4 }),
+        ServerMsg::Dropped { count: 37 },
+        ServerMsg::Challenge {
+            code: "K7Q2MX".into(),
+        },
+        ServerMsg::Expired {
+            idle_ms: 30_000,
+            code: "K7Q2MX".into(),
+        },
+        ServerMsg::IdleWarning { in_ms: 10_000 },
     ];
     (client, server)
 }
@@ -606,4 +636,60 @@ fn write_fuzz_seed_corpus() {
     );
     write("line", "bad-utf8", b"\x00\xff\xfe\nok\n\xc3\x28\n");
     write("line", "long", &[b'y'; 300]);
+}
+
+// ---- Answers within a budget, notices read back ---------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// What an unvalidated UDP address is sent is one harmless line within its budget
+    /// (3× what it sent); what is sent to strangers looks like a server's line (so
+    /// servers never answer it) and never starts with the `/ok` line itself.
+    #[test]
+    fn a_line_within_a_budget_fits_it(msg in server_msg(), budget in 0usize..200) {
+        if let Some(line) = text::line_within(&msg, budget) {
+            prop_assert!(line.len() <= budget, "{} > {budget}: {:?}", line.len(), line);
+            let body = line.strip_suffix('\n').expect("ends in a newline");
+            prop_assert!(!body.chars().any(|c| c.is_control() && c != '\t'), "{:?}", line);
+            if matches!(msg, ServerMsg::Challenge { .. } | ServerMsg::Expired { .. } | ServerMsg::Refused(_)) {
+                prop_assert!(text::is_server_line(body), "{:?}", line);
+                prop_assert!(text::proof(body).is_none(), "{:?}", line);
+            }
+        }
+    }
+
+    /// A challenge (or a dropped member's notice) carries its code back as soon as the
+    /// input is 5 bytes, and says something from 3 bytes on.
+    #[test]
+    fn a_challenge_carries_its_code_from_five_bytes(code in "[A-Z2-9]{6}", input in 1usize..100, expired in any::<bool>(), idle_ms in any_u64()) {
+        let msg = if expired {
+            ServerMsg::Expired { idle_ms, code: code.clone() }
+        } else {
+            ServerMsg::Challenge { code: code.clone() }
+        };
+        let line = text::line_within(&msg, 3 * input);
+        prop_assert_eq!(line.is_some(), input >= 3);
+        if input >= 5 {
+            let line = line.expect("a line");
+            prop_assert!(line.ends_with(&format!("/ok {code}\n")), "{:?}", line);
+        }
+    }
+
+    #[test]
+    fn a_dropped_notice_reads_back_as_its_message(count in any_u64()) {
+        let msg = ServerMsg::Dropped { count };
+        let line = text::render(&msg).expect("a line");
+        prop_assert_eq!(text::parse_notice(&line), Some(msg));
+    }
+
+    #[test]
+    fn only_dropped_notices_read_back(msg in server_msg()) {
+        if let Some(line) = text::render(&msg) {
+            if let Some(back) = text::parse_notice(&line) {
+                prop_assert!(matches!(back, ServerMsg::Dropped { .. }), "{:?}", back);
+                prop_assert_eq!(text::render(&back), Some(line));
+            }
+        }
+    }
 }

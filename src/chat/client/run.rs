@@ -217,7 +217,7 @@ impl Session {
         }
     }
 
-    /// Print one incoming item; `Some` when the server said goodbye.
+    /// Print one incoming item; `Some` when the server said goodbye or turned us away.
     async fn show<O: AsyncWrite + Unpin>(
         &mut self,
         item: Incoming,
@@ -254,6 +254,7 @@ impl Session {
         }
         Ok(match msg {
             ServerMsg::Bye { reason } => Some(End::Disconnected(reason.to_string())),
+            ServerMsg::Refused(why) => Some(End::Disconnected(why.to_string())),
             _ => None,
         })
     }

@@ -1,0 +1,98 @@
+//! After `/quit` the server ends the connection itself: the goodbye, a FIN, and, if the
+//! peer keeps its side open (netcat does, while its stdin is open), a reset a moment
+//! later, so the peer notices without typing another line. A peer that closes its side
+//! in answer is not reset.
+
+use crate::harness::{Peer, TcpText, TestServer, WAIT};
+use nettool::chat::ServerConfig;
+use nettool::wire::Proto;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Interest};
+use tokio::process::Command;
+use tokio::time::timeout;
+
+#[tokio::test]
+async fn a_text_peer_that_keeps_its_side_open_after_quit_is_reset() {
+    let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
+    let mut t = TcpText::connect(server.addr).await;
+    t.send_line("/quit").await;
+    t.wait_for("* disconnected: quit").await;
+    let mut s = t.into_stream();
+    let mut rest = Vec::new();
+    let eof = timeout(WAIT, s.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(eof, Ok(Ok(0))),
+        "FIN after the goodbye: {eof:?} {rest:?}"
+    );
+    // We keep our side open, as netcat does: the server resets the connection.
+    let ready = timeout(WAIT, s.ready(Interest::ERROR))
+        .await
+        .expect("a reset in time")
+        .expect("ready");
+    assert!(ready.is_error(), "{ready:?}");
+    let write = s.write_all(b"still here?\n").await;
+    assert!(write.is_err(), "writing to a reset connection fails");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_closes_in_answer_is_not_reset() {
+    let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
+    let mut t = TcpText::connect(server.addr).await;
+    t.send_line("/quit").await;
+    t.wait_for("* disconnected: quit").await;
+    let mut s = t.into_stream();
+    let mut rest = Vec::new();
+    assert_eq!(
+        timeout(WAIT, s.read_to_end(&mut rest))
+            .await
+            .ok()
+            .map(|r| r.ok()),
+        Some(Some(0))
+    );
+    s.shutdown().await.expect("our FIN");
+    // Both sides closed in order: nothing more arrives, and no error.
+    let r = timeout(WAIT, s.read(&mut [0u8; 16])).await;
+    assert!(matches!(r, Ok(Ok(0))), "{r:?}");
+    assert!(s.take_error().expect("SO_ERROR").is_none());
+    server.stop().await;
+}
+
+/// The case of the report: `nc` with its stdin still open exits by itself after
+/// `/quit`, without another line typed.
+#[tokio::test]
+async fn netcat_exits_after_quit_with_its_stdin_open() {
+    if Command::new("nc").arg("-h").output().await.is_err() {
+        eprintln!("skipped: nc not installed");
+        return;
+    }
+    let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
+    let mut nc = Command::new("nc")
+        .args(["127.0.0.1", &server.addr.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start nc");
+    let mut stdin = nc.stdin.take().expect("stdin");
+    let mut out = BufReader::new(nc.stdout.take().expect("stdout")).lines();
+    stdin.write_all(b"/quit\n").await.expect("type /quit");
+    let mut seen = Vec::new();
+    loop {
+        match timeout(WAIT, out.next_line()).await {
+            Ok(Ok(Some(l))) => seen.push(l),
+            other => panic!("nc output ended early ({other:?}): {seen:?}"),
+        }
+        if seen.last().map(String::as_str) == Some("* disconnected: quit") {
+            break;
+        }
+    }
+    let status = timeout(WAIT, nc.wait())
+        .await
+        .expect("nc exits with its stdin still open")
+        .expect("wait");
+    drop(stdin);
+    assert!(status.code().is_some(), "{status:?}");
+    server.stop().await;
+}
