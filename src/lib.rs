@@ -16,6 +16,7 @@
 //! | [`udp`] | UDP socket setup, peer registry keyed by `SocketAddr`, expiry; address validation, rate budgets, reflection guard |
 //! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`echo`] | RFC 862 echo server and the ping-like echo client |
+//! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 //! | [`sockets`] | binding TCP, UDP or both on one port (socket2 stays here) |
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod echo;
+pub mod lab;
 pub mod room;
 pub mod seq;
 pub mod shutdown;

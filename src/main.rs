@@ -27,6 +27,8 @@ enum Cmd {
     /// TCP vs UDP on loopback (or against `nettool echo -l` with --connect): round trip,
     /// stream, setup cost, chat fan-out; a side-by-side table.
     Bench(BenchArgs),
+    /// Run a command behind an emulated impaired link (root: TUN + a network namespace).
+    Lab(LabArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -222,6 +224,27 @@ struct BenchArgs {
     sndbuf: Option<usize>,
 }
 
+#[derive(Args)]
+#[command(
+    after_help = "SPEC: space-separated key=value: delay=25ms jitter=5ms loss=1% burst=4 dup=1% \
+reorder=2% rate=20mbit queue=100 (packets; 64kb for bytes) seed=7. \
+Inside, the host is at $NETTOOL_LAB_HOST."
+)]
+struct LabArgs {
+    /// Impairment of both directions, e.g. "delay=25ms loss=1%" (empty: a perfect link).
+    #[arg(long, default_value = "")]
+    link: String,
+    /// Inside -> host instead of --link.
+    #[arg(long)]
+    uplink: Option<String>,
+    /// Host -> inside instead of --link.
+    #[arg(long)]
+    downlink: Option<String>,
+    /// The command to run inside, after `--`.
+    #[arg(last = true, required = true)]
+    cmd: Vec<String>,
+}
+
 /// A byte count with an optional K or M suffix (powers of 1024).
 fn parse_size(s: &str) -> Result<usize, String> {
     let (num, mult) = match s.chars().last() {
@@ -265,7 +288,7 @@ fn main() -> Result<()> {
     let serving = match &cli.cmd {
         Cmd::Chat(a) => a.listen,
         Cmd::Echo(a) => a.listen,
-        Cmd::Bench(_) => false,
+        Cmd::Bench(_) | Cmd::Lab(_) => false,
     };
     let rt = if serving {
         tokio::runtime::Builder::new_current_thread()
@@ -279,6 +302,7 @@ fn main() -> Result<()> {
             Cmd::Chat(a) => chat_cmd(a).await,
             Cmd::Echo(a) => echo_cmd(a).await,
             Cmd::Bench(a) => bench_cmd(a).await,
+            Cmd::Lab(a) => lab_cmd(a).await,
         }
     })
 }
@@ -420,4 +444,33 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn lab_cmd(a: LabArgs) -> Result<()> {
+    use nettool::lab;
+    // The lab's own failures (bad spec, missing privilege) are one line and status 125,
+    // as `env` and `timeout` do, so they cannot be mistaken for the command's status.
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        eprintln!("nettool lab: {e}");
+        std::process::exit(125)
+    };
+    let cfg = lab::LabConfig::parse(&a.link, a.uplink.as_deref(), a.downlink.as_deref())
+        .unwrap_or_else(|e| fail(&e));
+    let shutdown = shutdown::on_signal();
+    let lab = lab::Lab::start(&cfg).unwrap_or_else(|e| fail(&e));
+    eprintln!(
+        "nettool lab: link {}; host is {} from inside (${}), inside is {}; replay with seed={}",
+        cfg.describe(),
+        lab.host_addr(),
+        lab::HOST_ENV,
+        lab.inside_addr(),
+        lab.seeds().0
+    );
+    let status = lab::run::run_command(&lab, &a.cmd, shutdown).await;
+    let counts = lab.stop();
+    eprint!("{counts}");
+    match status {
+        Ok(status) => std::process::exit(lab::run::exit_code(status)),
+        Err(e) => fail(&format!("running {}: {e}", a.cmd[0])),
+    }
 }
