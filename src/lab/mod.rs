@@ -122,8 +122,10 @@ impl Lab {
             )
         };
         let (host, inside) = netns::addresses(n);
-        let host_tun = tun::create(&format!("nl{pid}-{n}h"))?;
-        let inside_tun = tun::create(&format!("nl{pid}-{n}i"))?;
+        // Offload only where no packet needs impairing (see `tun`).
+        let offload = cfg.uplink.is_transparent() && cfg.downlink.is_transparent();
+        let host_tun = tun::create(&format!("nl{pid}-{n}h"), offload)?;
+        let inside_tun = tun::create(&format!("nl{pid}-{n}i"), offload)?;
         netns::ip(&["link", "set", &inside_tun.name, "netns", ns.name()])?;
         netns::configure_p2p(None, &host_tun.name, host, inside)?;
         netns::configure_p2p(Some(ns.name()), &inside_tun.name, inside, host)?;

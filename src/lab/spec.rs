@@ -245,7 +245,12 @@ impl fmt::Display for LinkSpec {
             parts.push(format!("reorder={}", pct(self.reorder)));
         }
         if let Some(r) = self.rate_bps {
-            parts.push(format!("rate={}kbit", r / 1000));
+            parts.push(match r {
+                r if r % 1_000_000_000 == 0 => format!("rate={}gbit", r / 1_000_000_000),
+                r if r % 1_000_000 == 0 => format!("rate={}mbit", r / 1_000_000),
+                r if r % 1000 == 0 => format!("rate={}kbit", r / 1000),
+                r => format!("rate={r}bit"),
+            });
             parts.push(match self.queue {
                 Queue::Packets(n) => format!("queue={n}"),
                 Queue::Bytes(n) => format!("queue={n}b"),
