@@ -2,7 +2,7 @@
 //! the room's own cost per delivery, encode-once included, without sockets.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use nettool::room::{Room, RoomConfig};
+use nettool::chat::room::{Room, RoomConfig};
 use nettool::transport::{Close, Event, Format, PeerId, PeerInfo, PeerSink, SendError};
 use nettool::wire::outgoing::Form;
 use nettool::wire::{ClientMsg, Outgoing, Proto};

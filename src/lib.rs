@@ -1,36 +1,33 @@
 //! nettool: one chat room and one echo service over TCP *and* UDP, and a benchmark that
 //! measures the difference.
 //!
-//! Module map (protocol differences live in [`tcp`] and [`udp`]; everything above the
-//! [`transport::Transport`] trait is written once):
+//! Module map. Protocol differences live in [`tcp`] and [`udp`]; everything above the
+//! [`transport::Transport`] trait is written once. Applications ([`chat`], [`echo`],
+//! [`bench`]) import transports and [`wire`]; transports never import applications.
 //!
 //! | module | owns |
 //! | --- | --- |
 //! | [`transport`] | the contract: `Transport`, `PeerId`, `Event`, `PeerSink` |
-//! | [`wire`] | message types, binary codec (bincode + framing), text codec |
-//! | [`room`] | the chat room, one task over any transports |
-//! | [`seq`] | per-sender sequence tracking: gaps, reorders, duplicates |
-//! | [`chat`] | serving a room on TCP, UDP or both; wiring for the binary |
-//! | [`client`] | the chat client: connect (binary or text fallback), stats, interactive loop |
-//! | [`tcp`] | TCP listener, connection tracking, per-connection reader/writer tasks |
-//! | [`udp`] | UDP socket setup, peer registry keyed by `SocketAddr`, expiry; address validation, rate budgets, reflection guard |
+//! | [`wire`] | message types, binary codec (bincode + framing), text codec; every byte a peer receives is rendered here |
+//! | [`tcp`] | every TCP socket: chat transport (listener, tracking, reader/writer), socket set-up |
+//! | [`udp`] | every UDP socket: chat transport (registry keyed by `SocketAddr`, address validation, budgets), reflection guard, batched I/O (GSO/GRO) |
+//! | [`bind`] | serving one address over TCP, UDP or both on one port |
+//! | [`chat`] | the chat application: room, server, client |
+//! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
 //! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
-//! | [`echo`] | RFC 862 echo server and the ping-like echo client |
 //! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
+//! | [`measure`] | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
-//! | [`sockets`] | binding TCP, UDP or both on one port (socket2 stays here) |
 
 pub mod addr;
 pub mod bench;
+pub mod bind;
 pub mod chat;
-pub mod client;
 pub mod echo;
 pub mod lab;
-pub mod room;
-pub mod seq;
+pub mod measure;
 pub mod shutdown;
-pub mod sockets;
 pub mod tcp;
 pub mod transport;
 pub mod udp;

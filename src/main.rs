@@ -3,8 +3,9 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nettool::addr::{self, parse_duration};
+use nettool::chat::client;
 use nettool::wire::Proto;
-use nettool::{bench, chat, client, echo, shutdown};
+use nettool::{bench, chat, echo, shutdown};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -312,7 +313,7 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
     let l = &a.limits;
     if a.listen {
         let cfg = chat::ServerConfig {
-            room: nettool::room::RoomConfig {
+            room: nettool::chat::room::RoomConfig {
                 max_members: l.max_members,
                 max_text: l.max_text,
                 keepalive: l.idle_timeout / 3,

@@ -2,7 +2,7 @@
 //! reordering and duplicates, what `/stats` says, and its fallback to text lines
 //! against a server that is not nettool.
 
-use nettool::client::{self, ClientConfig, StatsReport};
+use nettool::chat::client::{self, ClientConfig, StatsReport};
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
 use std::time::Duration;

@@ -8,8 +8,8 @@ mod harness;
 
 use futures::{SinkExt, StreamExt};
 use harness::{Member, TcpText, TestServer, WAIT};
+use nettool::chat::client::Incoming;
 use nettool::chat::ServerConfig;
-use nettool::client::Incoming;
 use nettool::tcp::SlowPolicy;
 use nettool::wire::binary::{self, FrameCodec, PREAMBLE};
 use nettool::wire::{ClientMsg, Proto, ServerMsg};

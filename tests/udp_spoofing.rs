@@ -6,8 +6,8 @@
 mod harness;
 
 use harness::{assert_nothing_before_sentinel, Member, TestServer, WAIT};
+use nettool::chat::client::{self, ClientConfig, Incoming, Mode};
 use nettool::chat::ServerConfig;
-use nettool::client::{self, ClientConfig, Incoming, Mode};
 use nettool::echo;
 use nettool::udp::budget::Rate;
 use nettool::wire::binary;
@@ -271,17 +271,17 @@ async fn echo_answers_each_source_within_its_budget_but_counts_all_sink_data() {
     let session = 42;
     for seq in 1..=50u64 {
         let mut d = [0u8; 64];
-        nettool::bench::sink::stamp_data(&mut d, session, seq);
+        nettool::echo::sink::stamp_data(&mut d, session, seq);
         sock.send(&d).await.unwrap();
     }
     // ...and its report is answered on the source's budget (retried until a token is due).
-    let req = nettool::bench::sink::report_request(session);
+    let req = nettool::echo::sink::report_request(session);
     let deadline = Instant::now() + WAIT;
     let report = loop {
         assert!(Instant::now() < deadline, "no report");
         sock.send(&req).await.unwrap();
         if let Ok(Ok(n)) = timeout(Duration::from_millis(300), sock.recv(&mut buf)).await {
-            if let Some(r) = nettool::bench::sink::UdpReport::decode(&buf[..n]) {
+            if let Some(r) = nettool::echo::sink::UdpReport::decode(&buf[..n]) {
                 break r;
             }
         }

@@ -14,9 +14,9 @@
 
 use super::child::ChildServer;
 use super::cpu;
-use super::stats::Latency;
-use crate::client::{self, ClientConfig, Incoming};
-use crate::seq::SeqTracker;
+use crate::chat::client::{self, ClientConfig, Incoming};
+use crate::measure::latency::Latency;
+use crate::measure::seq::SeqTracker;
 use crate::tcp::SlowPolicy;
 use crate::wire::{now_us, ClientMsg, LeaveReason, Proto, ServerMsg};
 use anyhow::{anyhow, bail, Context, Result};
@@ -213,7 +213,7 @@ pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     }
     // Receivers stop once nothing has arrived for a while (or at a hard limit).
     let mut delivered = 0;
-    let mut hist = super::stats::histogram();
+    let mut hist = crate::measure::latency::histogram();
     let mut per_sender: Vec<SeqTracker> = Vec::new();
     let mut slow_dropped = 0;
     for r in receivers {
@@ -469,7 +469,7 @@ async fn receive(
     let mut probed = false;
     let mut got = Received {
         delivered: 0,
-        hist: super::stats::histogram(),
+        hist: crate::measure::latency::histogram(),
         senders: vec![None; clients],
         slow_left: 0,
     };

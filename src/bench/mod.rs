@@ -4,7 +4,6 @@
 //! | --- | --- |
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
-//! | [`sink`] | the receiving end of `stream`, served by `nettool echo -l` |
 //! | [`fanout`] | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
 //! | [`child`] | a server child process (for its CPU time) |
 //! | [`setup`] | time from nothing to the first reply |
@@ -12,7 +11,6 @@
 //! | [`suite`] | the standard suite of a bare `nettool bench` |
 //! | [`report`] | the report: JSON fields and the side-by-side table |
 //! | [`plot`] | `--plot DIR`: SVG charts |
-//! | [`stats`] | latency percentiles (hdrhistogram) |
 
 pub mod child;
 pub mod cpu;
@@ -21,7 +19,5 @@ pub mod plot;
 pub mod report;
 pub mod rtt;
 pub mod setup;
-pub mod sink;
-pub mod stats;
 pub mod stream;
 pub mod suite;

@@ -3,7 +3,7 @@
 
 use super::report::{Pair, Report};
 use super::rtt::RttResult;
-use super::stats;
+use crate::measure::latency as stats;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};

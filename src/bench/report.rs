@@ -4,8 +4,8 @@
 use super::fanout::FanoutResult;
 use super::rtt::RttResult;
 use super::setup::SetupResult;
-use super::stats::Latency;
 use super::stream::StreamResult;
+use crate::measure::latency::Latency;
 use serde::Serialize;
 use std::fmt;
 

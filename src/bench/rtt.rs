@@ -3,8 +3,8 @@
 //! own thread with blocking sockets, so no runtime wake-up sits in the measured path.
 //! UDP replies that do not come back within the timeout are counted as lost.
 
-use super::stats::{self, Latency};
 use crate::echo::pinger::{stamp, Outcome, Pinger};
+use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
 use hdrhistogram::Histogram;
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! Setup cost: time from nothing to the first reply — a new socket, the TCP handshake
 //! (or none, for UDP), one byte out and its echo back — repeated many times.
 
-use super::stats::{self, Latency};
+use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
 use serde::Serialize;
 use std::io::{self, Read, Write};

@@ -3,7 +3,7 @@
 //! sender and the receiver, loss, reorders, duplicates and RFC 3550 jitter, paced at a
 //! target bit rate or unpaced. The sender runs on its own thread with blocking sockets.
 
-use super::sink::{self, TcpReport, UdpReport};
+use crate::echo::sink::{self, TcpReport, UdpReport};
 use crate::wire::Proto;
 use serde::Serialize;
 use std::io::{self, Read, Write};
@@ -98,21 +98,14 @@ fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {
             ),
         ));
     }
-    let local: SocketAddr = if cfg.addr.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(local)?;
-    let _ = socket2::SockRef::from(&sock).set_send_buffer_size(crate::sockets::UDP_BUFFER);
-    sock.connect(cfg.addr)?;
+    let sock = crate::udp::socket::blocking_connect(cfg.addr)?;
     let session = (sink::wall_ns() as u32) ^ std::process::id().rotate_left(16);
     let gap = (cfg.rate_bps > 0)
         .then(|| Duration::from_secs_f64(cfg.size as f64 * 8.0 / cfg.rate_bps as f64));
     // A run of datagrams goes out in one system call (UDP GSO) where the kernel can:
     // unpaced, as many as fit; paced, as many as are due in PACE_BURST, the run then
     // waiting for its schedule.
-    let gso = crate::sockets::GsoSender::new(&sock)?;
+    let gso = crate::udp::batch::GsoSender::new(&sock)?;
     let batch = match gap {
         None => gso.batch(cfg.size),
         Some(gap) => {

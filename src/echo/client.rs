@@ -2,7 +2,7 @@
 //! time, lost UDP replies reported as timeouts, and a summary with loss and percentiles.
 
 use super::pinger::{stamp, Outcome, Pinger};
-use crate::bench::stats::{self, Latency};
+use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
 use anyhow::{bail, Result};
 use serde::Serialize;

@@ -11,10 +11,11 @@
 pub mod client;
 pub mod pinger;
 mod server;
+pub mod sink;
 
 pub use client::{ping, PingConfig, PingReply, PingSummary};
 
-use crate::sockets::{self, Bound};
+use crate::bind::{self, Socket};
 use crate::udp::budget::Rate;
 use crate::wire::Proto;
 use std::net::SocketAddr;
@@ -52,7 +53,7 @@ impl Default for ServerConfig {
 
 /// A bound echo server.
 pub struct Server {
-    bound: Bound,
+    sockets: Vec<Socket>,
     addr: SocketAddr,
     cfg: ServerConfig,
 }
@@ -63,9 +64,12 @@ impl Server {
         protos: &[Proto],
         cfg: ServerConfig,
     ) -> std::io::Result<Server> {
-        let bound = sockets::bind(addr, protos).await?;
-        let addr = bound.local_addr()?;
-        Ok(Server { bound, addr, cfg })
+        let sockets = bind::sockets(addr, protos)?;
+        let addr = match sockets.first() {
+            Some(s) => s.local_addr()?,
+            None => addr,
+        };
+        Ok(Server { sockets, addr, cfg })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -74,15 +78,15 @@ impl Server {
 
     /// Serve until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let tcp = self
-            .bound
-            .tcp
-            .map(|l| tokio::spawn(server::tcp(l, self.cfg.clone(), shutdown.clone())));
-        let udp = self
-            .bound
-            .udp
-            .map(|u| tokio::spawn(server::udp(u, self.cfg.clone(), shutdown.clone())));
-        for task in [tcp, udp].into_iter().flatten() {
+        let mut tasks = Vec::new();
+        for socket in self.sockets {
+            let (cfg, stop) = (self.cfg.clone(), shutdown.clone());
+            tasks.push(match socket {
+                Socket::Tcp(l) => tokio::spawn(server::tcp(l, cfg, stop)),
+                Socket::Udp(u) => tokio::spawn(server::udp(u, cfg, stop)),
+            });
+        }
+        for task in tasks {
             task.await.map_err(std::io::Error::other)??;
         }
         Ok(())

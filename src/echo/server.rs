@@ -1,16 +1,16 @@
 //! The RFC 862 echo server. TCP: every byte back until the peer closes, honouring
 //! half-close (the peer's FIN ends the echo, then ours follows). UDP: each datagram
 //! answered by one datagram with the same bytes, within the limits of [`super`]'s docs. Beside plain echo it serves the bench's
-//! stream sink (a TCP preamble or a UDP tag, see [`crate::bench::sink`]).
+//! stream sink (a TCP preamble or a UDP tag, see [`super::sink`]).
 
+use super::sink::{self, TcpReport, UdpSink};
 use super::ServerConfig;
-use crate::bench::sink::{self, TcpReport, UdpSink};
 use crate::udp::budget::PerSource;
 use crate::udp::reflect;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -27,18 +27,8 @@ pub(super) async fn tcp(
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(cfg.max_conns));
     let tasks = TaskTracker::new();
-    loop {
-        let (stream, addr) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let mut acceptor = crate::tcp::accept::Acceptor::new(listener);
+    while let Some((stream, addr)) = acceptor.next(&shutdown).await {
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%addr, max = cfg.max_conns, "echo connection refused: at the cap");
             continue; // dropping the stream closes it
@@ -108,7 +98,7 @@ pub(super) async fn udp(
     cfg: ServerConfig,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let mut batch = crate::sockets::BatchRecv::new(&socket)?;
+    let mut batch = crate::udp::batch::BatchRecv::new(&socket)?;
     let mut sink = UdpSink::default();
     let own_port = socket.local_addr()?.port();
     let mut budget = PerSource::new(cfg.udp_rate, cfg.max_sources);

@@ -7,7 +7,9 @@
 //! too, and beyond that the connection is simply closed, so a flood costs no more than
 //! the accepts.
 
+pub mod accept;
 pub mod conn;
+pub mod socket;
 pub mod stall;
 pub mod tracker;
 pub mod writer;
@@ -97,6 +99,11 @@ impl TcpTransport {
         }
     }
 
+    /// A listener at `addr` (see [`socket::listener`]), serving chat peers.
+    pub fn bind(addr: SocketAddr, cfg: TcpConfig) -> std::io::Result<Self> {
+        Ok(TcpTransport::new(socket::listener(addr)?, cfg))
+    }
+
     /// The live connection table.
     pub fn tracker(&self) -> Arc<Tracker> {
         self.tracker.clone()
@@ -115,25 +122,8 @@ impl Transport for TcpTransport {
     async fn serve(self, events: EventTx, shutdown: CancellationToken) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                a = self.listener.accept() => a,
-            };
-            let (stream, addr) = match accepted {
-                Ok(a) => {
-                    backoff = Duration::from_millis(10);
-                    a
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            };
+        let mut acceptor = accept::Acceptor::new(self.listener);
+        while let Some((stream, addr)) = acceptor.next(&shutdown).await {
             match self.tracker.admit(addr) {
                 Some(guard) => {
                     tasks.spawn(conn::run(
@@ -151,7 +141,7 @@ impl Transport for TcpTransport {
                 }
             }
         }
-        drop(self.listener);
+        drop(acceptor);
         tasks.close();
         // Each connection bounds its own flush by the grace; the margin is for the rest.
         let wait = self.cfg.grace + REFUSAL_TIMEOUT;

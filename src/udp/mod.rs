@@ -32,11 +32,13 @@
 //! The room's messages leave through one writer task ([`writer`]) that packs each
 //! peer's queued messages into as few datagrams as the cap allows.
 
+pub mod batch;
 pub mod budget;
 pub mod cookie;
 pub mod reflect;
 pub mod registry;
 pub mod sink;
+pub mod socket;
 pub mod writer;
 
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, Transport};
@@ -46,7 +48,7 @@ use crate::wire::{text, ClientMsg, Handshake, LeaveReason, Proto, ServerMsg};
 use budget::{Rate, TokenBucket};
 use cookie::CookieJar;
 use registry::Registry;
-use sink::{SendStats, UdpSink};
+use sink::UdpSink;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,6 +57,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use writer::SendStats;
 
 /// Receive buffer: the largest UDP payload, so an oversize datagram is seen, not truncated.
 const RECV_BUF: usize = 65_536;
@@ -161,6 +164,11 @@ impl UdpTransport {
             writer,
             queue,
         }
+    }
+
+    /// A socket at `addr` (see [`socket::bind`]), serving chat peers.
+    pub fn bind(addr: SocketAddr, cfg: UdpConfig) -> std::io::Result<Self> {
+        Ok(UdpTransport::new(socket::bind(addr)?, cfg))
     }
 
     /// Counters of what the room sent through this socket.

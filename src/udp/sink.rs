@@ -3,25 +3,14 @@
 //! as a full socket buffer drops a datagram.
 
 use super::registry::Registry;
-use super::writer::Queued;
+use super::writer::{Queued, SendStats};
 use crate::transport::{Close, PeerId, PeerSink, SendError};
 use crate::wire::outgoing::Form;
 use crate::wire::Outgoing;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
-
-/// Counters shared by all sinks of one UDP transport.
-#[derive(Debug, Default)]
-pub struct SendStats {
-    /// Messages sent (several may share a datagram).
-    pub messages: AtomicU64,
-    pub datagrams: AtomicU64,
-    pub bytes: AtomicU64,
-    /// Dropped: writer queue full, send error, or message larger than a datagram.
-    pub dropped: AtomicU64,
-}
 
 pub struct UdpSink {
     pub(super) writer: mpsc::Sender<Queued>,

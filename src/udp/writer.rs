@@ -9,19 +9,29 @@
 //! kernel's per-datagram work, not the bytes, is what a fan-out pays for. A full queue
 //! drops the message and counts it, as a full socket buffer would.
 
-use super::sink::SendStats;
 use crate::wire::outgoing::Form;
 use crate::wire::Outgoing;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// Messages queued from the room to the writer, all peers together.
 pub const QUEUE: usize = 64 * 1024;
+/// Counters shared by all sinks of one UDP transport.
+#[derive(Debug, Default)]
+pub struct SendStats {
+    /// Messages sent (several may share a datagram).
+    pub messages: AtomicU64,
+    pub datagrams: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Dropped: writer queue full, send error, or message larger than a datagram.
+    pub dropped: AtomicU64,
+}
+
 /// Messages the writer takes from the queue per round.
 const ROUND: usize = QUEUE;
 

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
+use nettool::chat::client::{self, ClientConfig, Conn, Incoming};
+use nettool::chat::room::RoomStats;
 use nettool::chat::{Server, ServerConfig};
-use nettool::client::{self, ClientConfig, Conn, Incoming};
-use nettool::room::RoomStats;
 use nettool::wire::binary::{self, PREAMBLE};
 use nettool::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! Load members for the fault and soak tests: nettool clients joined through the library
-//! (`nettool::client::connect`, TCP or UDP — never hand-made handshake datagrams), each
+//! (`nettool::chat::client::connect`, TCP or UDP — never hand-made handshake datagrams), each
 //! sending numbered chat lines at a steady rate and counting, per sender, every line it
 //! receives ([`SeqTracker`]: gaps, reordering, duplicates). Notable messages (leaves,
 //! marks, `/who` answers, errors, the final `Bye`) are forwarded to the test as events.
@@ -10,8 +10,8 @@
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
-use nettool::client::{self, connect::MsgSink, ClientConfig, Incoming, Mode};
-use nettool::seq::SeqTracker;
+use nettool::chat::client::{self, connect::MsgSink, ClientConfig, Incoming, Mode};
+use nettool::measure::seq::SeqTracker;
 use nettool::wire::binary::WireError;
 use nettool::wire::{now_us, ClientMsg, LeaveReason, Proto, ServerMsg};
 use std::net::SocketAddr;

@@ -7,7 +7,6 @@
 //! nettool server answers (the lesson's Node.js server, `ncat --chat`).
 
 use super::ClientConfig;
-use crate::sockets;
 use crate::wire::binary::{self, FrameCodec, WireError, PREAMBLE};
 use crate::wire::text::{LineCodec, BANNER_MARK};
 use crate::wire::{ClientMsg, Handshake, Proto, ServerMsg};
@@ -120,7 +119,7 @@ async fn upgrade(lines: Framed<TcpStream, LineCodec>, cfg: &ClientConfig) -> Res
 
 async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
     let sock = Arc::new(
-        sockets::udp_connect(cfg.addr)
+        crate::udp::socket::connect(cfg.addr)
             .await
             .with_context(|| format!("cannot open a UDP socket towards {}", cfg.addr))?,
     );

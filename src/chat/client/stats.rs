@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use crate::seq::{Anomaly, SeqTracker};
+pub use crate::measure::seq::{Anomaly, SeqTracker};
 
 /// Everything a client measured.
 pub struct ClientStats {

@@ -8,7 +8,7 @@
 //!   tagged [`REPORT_REQ`] (padded to at least the report's size, so the answer is never
 //!   larger than the question) is answered with a [`UdpReport`].
 
-use crate::seq::{Anomaly, SeqTracker};
+use crate::measure::seq::{Anomaly, SeqTracker};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

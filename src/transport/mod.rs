@@ -6,10 +6,17 @@
 //! peer: over TCP a bounded queue to the connection's writer task, over UDP the shared
 //! socket plus the peer's address. Everything protocol-specific lives behind this file,
 //! in `src/tcp` and `src/udp`.
+//!
+//! An application holds transports of any protocol as [`AnyTransport`]s, so a server
+//! serves whatever list it is given; [`memory`] is a transport without sockets, for
+//! testing the room.
+
+pub mod memory;
 
 use crate::wire::{ClientMsg, LeaveReason, Outgoing, Proto};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -123,4 +130,53 @@ pub trait Transport: Send + 'static {
         events: EventTx,
         shutdown: CancellationToken,
     ) -> impl Future<Output = std::io::Result<()>> + Send;
+}
+
+/// The future a boxed transport serves with.
+pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// A transport of any protocol, so that one server can hold several (`--proto both`)
+/// and tests can hand it an in-memory one.
+pub struct AnyTransport {
+    proto: Proto,
+    local_addr: std::io::Result<SocketAddr>,
+    serve: Box<dyn FnOnce(EventTx, CancellationToken) -> Serving + Send>,
+}
+
+impl AnyTransport {
+    /// Box `transport`.
+    pub fn new<T: Transport>(transport: T) -> Self {
+        AnyTransport {
+            proto: transport.proto(),
+            local_addr: transport.local_addr(),
+            serve: Box::new(move |events, shutdown| Box::pin(transport.serve(events, shutdown))),
+        }
+    }
+
+    /// Which protocol it serves.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// The address it is bound to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match &self.local_addr {
+            Ok(a) => Ok(*a),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
+    /// Serve, as [`Transport::serve`].
+    pub fn serve(self, events: EventTx, shutdown: CancellationToken) -> Serving {
+        (self.serve)(events, shutdown)
+    }
+}
+
+impl std::fmt::Debug for AnyTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnyTransport")
+            .field("proto", &self.proto)
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
 }
