@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Answered,
-    /// No reply within the timeout (UDP only: TCP stalls are errors).
+    /// No reply within the timeout (UDP), or within [`TCP_PATIENCE`] (TCP: the
+    /// connection is then replaced, since its late echo would desynchronise it).
     Lost,
     /// UDP: the host said nothing listens on that port (ICMP port unreachable).
     Unreachable,
 }
+
+/// How long a TCP round trip may wait on retransmissions before it counts as a
+/// timeout: long enough for several exponentially backed-off RTOs (200 ms, 400 ms,
+/// … 6.4 s), so that on a lossy path a retransmitted round trip is a slow sample.
+pub const TCP_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A connected pinger over either protocol.
 pub struct Pinger {
@@ -34,12 +40,7 @@ enum Inner {
 impl Pinger {
     pub fn connect(addr: SocketAddr, proto: Proto, timeout: Duration) -> io::Result<Pinger> {
         let inner = match proto {
-            Proto::Tcp => {
-                let s = TcpStream::connect_timeout(&addr, timeout)?;
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(timeout))?;
-                Inner::Tcp(s)
-            }
+            Proto::Tcp => Inner::Tcp(tcp_connect(addr, timeout)?),
             Proto::Udp => {
                 let local: SocketAddr = if addr.is_ipv4() {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -65,8 +66,25 @@ impl Pinger {
             Inner::Tcp(s) => {
                 s.write_all(payload)?;
                 let echo = &mut self.buf[..payload.len()];
-                // A timeout here is an error, not a loss: TCP does not lose, it stalls.
-                s.read_exact(echo)?;
+                // TCP does not lose, it stalls: a read timeout means "still waiting on a
+                // retransmission", until TCP_PATIENCE says the round trip is a timeout.
+                let t0 = Instant::now();
+                let mut got = 0;
+                while got < echo.len() {
+                    match s.read(&mut echo[got..]) {
+                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        Ok(n) => got += n,
+                        Err(e)
+                            if is_timeout(&e) && t0.elapsed() < TCP_PATIENCE.max(self.timeout) => {}
+                        Err(e) if is_timeout(&e) => {
+                            let addr = s.peer_addr()?;
+                            *s = tcp_connect(addr, self.timeout)?;
+                            return Ok(Outcome::Lost);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 if echo != payload {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -102,6 +120,15 @@ impl Pinger {
             }
         }
     }
+}
+
+/// Connect, retrying lost SYNs for up to [`TCP_PATIENCE`] (the kernel retransmits them:
+/// a lost SYN makes a slow connect, not a failure); a read timeout of `timeout` per wait.
+pub fn tcp_connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&addr, TCP_PATIENCE.max(timeout))?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(timeout))?;
+    Ok(s)
 }
 
 /// Whether a blocking socket's error is its read timeout.
