@@ -205,6 +205,10 @@ struct BenchArgs {
     /// Setup cost: repetitions at most.
     #[arg(long, default_value_t = 1000)]
     setup_count: u64,
+    /// Run every part across an emulated link (root): servers here, clients inside a
+    /// `nettool lab` namespace, e.g. "delay=10ms loss=1%".
+    #[arg(long)]
+    link: Option<String>,
     /// Fan-out against this running chat server instead of a child `nettool chat -l`.
     #[arg(long)]
     chat: Option<String>,
@@ -402,6 +406,10 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
 }
 
 async fn bench_cmd(a: BenchArgs) -> Result<()> {
+    if let Some(link) = &a.link {
+        let args = std::env::args().skip_while(|a| a != "bench").skip(1);
+        std::process::exit(bench::link::run(link, args.collect()).await?);
+    }
     let connect = match &a.connect {
         Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
         None => None,

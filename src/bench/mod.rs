@@ -9,12 +9,14 @@
 //! | [`setup`] | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
 //! | [`suite`] | the standard suite of a bare `nettool bench` |
+//! | [`link`] | `--link SPEC`: the suite across an emulated link (servers here, clients in the lab) |
 //! | [`report`] | the report: JSON fields and the side-by-side table |
 //! | [`plot`] | `--plot DIR`: SVG charts |
 
 pub mod child;
 pub mod cpu;
 pub mod fanout;
+pub mod link;
 pub mod plot;
 pub mod report;
 pub mod rtt;
