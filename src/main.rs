@@ -209,6 +209,10 @@ struct BenchArgs {
     /// `nettool lab` namespace, e.g. "delay=10ms loss=1%".
     #[arg(long)]
     link: Option<String>,
+    /// With --link: TCP goodput at each loss, beside the Mathis bound (SVG into --plot
+    /// or .), e.g. "loss=0,0.5,1,2,5%".
+    #[arg(long, requires = "link")]
+    sweep: Option<String>,
     /// Fan-out against this running chat server instead of a child `nettool chat -l`.
     #[arg(long)]
     chat: Option<String>,
@@ -406,6 +410,12 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
 }
 
 async fn bench_cmd(a: BenchArgs) -> Result<()> {
+    if let (Some(link), Some(sweep)) = (&a.link, &a.sweep) {
+        let dir = a.plot.clone().unwrap_or_else(|| ".".into());
+        let d = humantime::format_duration(a.duration).to_string();
+        bench::sweep::run(link, sweep, &d, &dir).await?;
+        return Ok(());
+    }
     if let Some(link) = &a.link {
         let args = std::env::args().skip_while(|a| a != "bench").skip(1);
         std::process::exit(bench::link::run(link, args.collect()).await?);

@@ -37,14 +37,9 @@ pub fn child_args(args: impl IntoIterator<Item = String>) -> Result<Vec<String>>
     Ok(out)
 }
 
-/// Run the bench across `link`; `args` are the bench's own arguments (after `bench`).
-/// Returns the child's exit code.
-pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
-    let cfg = LabConfig::parse(link, None, None)?;
-    let mut forwarded = child_args(args)?;
-    let json = forwarded.iter().any(|a| a == "--json");
-    let lab = Lab::start(&cfg)?;
-    let stop = CancellationToken::new();
+/// An echo server and a chat room (TCP and UDP each) on the lab's host address, until
+/// `stop`: their addresses.
+pub async fn host_servers(lab: &Lab, stop: &CancellationToken) -> Result<(SocketAddr, SocketAddr)> {
     let host = SocketAddr::from((lab.host_addr(), 0));
     let both = [Proto::Tcp, Proto::Udp];
     let echo = echo::Server::bind(host, &both, Default::default())
@@ -57,6 +52,18 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
         .context("chat server on the lab's host side")?;
     let chat_addr = room.local_addr();
     tokio::spawn(room.run(stop.clone()));
+    Ok((echo_addr, chat_addr))
+}
+
+/// Run the bench across `link`; `args` are the bench's own arguments (after `bench`).
+/// Returns the child's exit code.
+pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
+    let cfg = LabConfig::parse(link, None, None)?;
+    let mut forwarded = child_args(args)?;
+    let json = forwarded.iter().any(|a| a == "--json");
+    let lab = Lab::start(&cfg)?;
+    let stop = CancellationToken::new();
+    let (echo_addr, chat_addr) = host_servers(&lab, &stop).await?;
 
     forwarded.extend([
         "--connect".to_string(),
