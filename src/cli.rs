@@ -7,11 +7,13 @@ mod bench;
 mod chat;
 mod docs;
 mod echo;
+mod lab;
 
 pub use bench::BenchArgs;
 pub use chat::ChatArgs;
 pub use docs::{completions, man, print, write_man_pages, CompletionsArgs, ManArgs};
 pub use echo::EchoArgs;
+pub use lab::LabArgs;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +41,8 @@ pub enum Cmd {
     /// TCP vs UDP on loopback (or against `nettool echo -l` with --connect): round trip,
     /// stream, setup cost, chat fan-out; a side-by-side table.
     Bench(BenchArgs),
+    /// Run a command behind an emulated impaired link (root: TUN + a network namespace).
+    Lab(LabArgs),
     /// Print a shell completion script to stdout (e.g. `nettool completions bash`).
     Completions(CompletionsArgs),
     /// Print a man page (roff) to stdout (e.g. `nettool man chat | man -l -`), or write
@@ -52,7 +56,7 @@ impl Cmd {
         match self {
             Cmd::Chat(a) => a.listen,
             Cmd::Echo(a) => a.listen,
-            Cmd::Bench(_) | Cmd::Completions(_) | Cmd::Man(_) => false,
+            Cmd::Bench(_) | Cmd::Lab(_) | Cmd::Completions(_) | Cmd::Man(_) => false,
         }
     }
 }

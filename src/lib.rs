@@ -15,6 +15,7 @@
 //! | [`chat`] | the chat application: room, server, client |
 //! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
 //! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
+//! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
 //! | [`measure`] | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`limits`] | the open-file limit, raised to what the caps need |
@@ -28,6 +29,7 @@ pub mod bench;
 pub mod bind;
 pub mod chat;
 pub mod echo;
+pub mod lab;
 pub mod limits;
 pub mod measure;
 pub mod shutdown;

@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::Parser;
-use cli::{BenchArgs, ChatArgs, Cli, Cmd, EchoArgs};
+use cli::{BenchArgs, ChatArgs, Cli, Cmd, EchoArgs, LabArgs};
 use nettool::chat::client;
 use nettool::{addr, bench, chat, echo, shutdown};
 use std::process::ExitCode;
@@ -67,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
             Cmd::Chat(a) => chat_cmd(a).await,
             Cmd::Echo(a) => echo_cmd(a).await,
             Cmd::Bench(a) => bench_cmd(a).await,
+            Cmd::Lab(a) => lab_cmd(a).await,
             Cmd::Completions(a) => Ok(cli::print(&cli::completions(a.shell))?),
             Cmd::Man(a) => match &a.dir {
                 Some(dir) => Ok(cli::write_man_pages(dir)?),
@@ -120,6 +121,16 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
     if let Some(addr) = a.capacity_worker {
         return bench::capacity::worker(addr, a.members, a.join_rate).await;
     }
+    if let (Some(link), Some(sweep)) = (&a.link, &a.sweep) {
+        let dir = a.plot.clone().unwrap_or_else(|| ".".into());
+        let d = humantime::format_duration(a.duration()).to_string();
+        bench::sweep::run(link, sweep, &d, &dir).await?;
+        return Ok(());
+    }
+    if let Some(link) = &a.link {
+        let args = std::env::args().skip_while(|a| a != "bench").skip(1);
+        std::process::exit(bench::link::run(link, args.collect()).await?);
+    }
     let connect = match &a.connect {
         Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
         None => None,
@@ -143,4 +154,33 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn lab_cmd(a: LabArgs) -> Result<()> {
+    use nettool::lab;
+    // The lab's own failures (bad spec, missing privilege) are one line and status 125,
+    // as `env` and `timeout` do, so they cannot be mistaken for the command's status.
+    let fail = |e: &dyn std::fmt::Display| -> ! {
+        announce(format_args!("nettool lab: {e}"));
+        std::process::exit(125)
+    };
+    let cfg = lab::LabConfig::parse(&a.link, a.uplink.as_deref(), a.downlink.as_deref())
+        .unwrap_or_else(|e| fail(&e));
+    let shutdown = shutdown::on_signal();
+    let lab = lab::Lab::start(&cfg).unwrap_or_else(|e| fail(&e));
+    announce(format_args!(
+        "nettool lab: link {}; host is {} from inside (${}), inside is {}; replay with seed={}",
+        cfg.describe(),
+        lab.host_addr(),
+        lab::HOST_ENV,
+        lab.inside_addr(),
+        lab.seeds().0
+    ));
+    let status = lab::run::run_command(&lab, &a.cmd, shutdown).await;
+    let counts = lab.stop();
+    eprint!("{counts}");
+    match status {
+        Ok(status) => std::process::exit(lab::run::exit_code(status)),
+        Err(e) => fail(&format!("running {}: {e}", a.cmd[0])),
+    }
 }

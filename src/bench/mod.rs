@@ -11,6 +11,8 @@
 //! | [`setup`] | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
 //! | [`suite`] | the standard suite of a bare `nettool bench` |
+//! | [`sweep`] | `--sweep loss=…`: TCP goodput vs loss beside the Mathis bound (SVG) |
+//! | [`link`] | `--link SPEC`: the suite across an emulated link (servers here, clients in the lab) |
 //! | [`report`] | the report: JSON fields and the side-by-side table |
 //! | [`plot`] | `--plot DIR`: SVG charts |
 
@@ -18,6 +20,7 @@ pub mod capacity;
 pub mod child;
 pub mod cpu;
 pub mod fanout;
+pub mod link;
 pub mod load;
 pub mod plot;
 pub mod report;
@@ -25,3 +28,4 @@ pub mod rtt;
 pub mod setup;
 pub mod stream;
 pub mod suite;
+pub mod sweep;

@@ -20,7 +20,7 @@ pub struct RttConfig {
     pub proto: Proto,
     /// Payload bytes per message.
     pub size: usize,
-    /// Round trips done first and not recorded.
+    /// Round trips done first and not recorded (for at most a quarter of `duration`).
     pub warmup: u64,
     /// Stop after this many recorded round trips (0: no limit)...
     pub count: u64,
@@ -55,7 +55,13 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
     let mut payload = vec![0x5a_u8; cfg.size];
     let mut hist = stats::histogram();
     let (mut sent, mut received) = (0u64, 0u64);
+    // Warm-up is bounded in time too: on a delayed or lossy path 1000 round trips can
+    // take longer than the measurement itself.
+    let warm = Instant::now();
     for i in 0..cfg.warmup {
+        if warm.elapsed() >= cfg.duration / 4 {
+            break;
+        }
         stamp(&mut payload, u64::MAX - i);
         pinger.ping(&payload)?;
     }

@@ -1,6 +1,7 @@
 //! Setup cost: time from nothing to the first reply — a new socket, the TCP handshake
 //! (or none, for UDP), one byte out and its echo back — repeated many times.
 
+use crate::echo::pinger::{is_timeout, TCP_PATIENCE};
 use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
 use serde::Serialize;
@@ -53,14 +54,24 @@ pub fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
     })
 }
 
+/// One TCP setup: a lost SYN or segment is retransmitted by the kernel and makes a slow
+/// sample; only past [`TCP_PATIENCE`] is it counted as failed. Never fatal on a
+/// timeout; a refused connection still is (nothing listens).
 fn tcp_once(cfg: &SetupConfig) -> io::Result<bool> {
-    let mut s = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
+    let mut s = match TcpStream::connect_timeout(&cfg.addr, TCP_PATIENCE.max(cfg.timeout)) {
+        Ok(s) => s,
+        Err(e) if is_timeout(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    };
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(cfg.timeout))?;
+    s.set_read_timeout(Some(TCP_PATIENCE.max(cfg.timeout)))?;
     s.write_all(b"x")?;
     let mut b = [0u8; 1];
-    s.read_exact(&mut b)?;
-    Ok(true)
+    match s.read_exact(&mut b) {
+        Ok(()) => Ok(true),
+        Err(e) if is_timeout(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn udp_once(cfg: &SetupConfig) -> io::Result<bool> {

@@ -237,7 +237,12 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 warmup: 1000,
                 count: 0,
                 duration: cfg.rtt_duration,
-                timeout: Duration::from_millis(200),
+                // A TCP round trip waiting on a retransmission is a slow sample, not a
+                // loss; a UDP reply this late is counted lost.
+                timeout: match proto {
+                    Proto::Tcp => crate::echo::pinger::TCP_PATIENCE,
+                    Proto::Udp => Duration::from_millis(200),
+                },
             };
             set(
                 &mut report.rtt,

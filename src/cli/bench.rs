@@ -115,12 +115,25 @@ pub struct BenchArgs {
     /// Capacity: lines broadcast once the room is full.
     #[arg(long, default_value_t = suite::DEFAULT_CAPACITY_BROADCASTS)]
     broadcasts: u64,
+    /// Run every part across an emulated link (root): servers here, clients inside a
+    /// `nettool lab` namespace, e.g. "delay=10ms loss=1%".
+    #[arg(long)]
+    pub link: Option<String>,
+    /// With --link: TCP goodput at each loss, beside the Mathis bound (SVG into --plot
+    /// or .), e.g. "loss=0,0.5,1,2,5%".
+    #[arg(long, requires = "link")]
+    pub sweep: Option<String>,
     /// Internal: the capacity bench's UDP members, in a process of their own.
     #[arg(long, hide = true)]
     pub capacity_worker: Option<SocketAddr>,
 }
 
 impl BenchArgs {
+    /// How long each measurement runs.
+    pub fn duration(&self) -> std::time::Duration {
+        *self.duration
+    }
+
     /// The suite's config, given the resolved `--connect` and `--chat` (with
     /// `--server-pid`) addresses.
     pub fn suite_config(

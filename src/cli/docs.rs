@@ -115,7 +115,7 @@ mod tests {
         assert!(page.contains("max\\-members"), "{page}");
         assert_eq!(
             man(Some("nope")).unwrap_err().to_string(),
-            "no man page for nettool-nope.1: try one of chat, echo, bench, completions, man"
+            "no man page for nettool-nope.1: try one of chat, echo, bench, lab, completions, man"
         );
     }
 }

@@ -28,6 +28,13 @@ pub enum Outcome {
     Mismatch,
 }
 
+/// How long a bench's TCP round trip may wait on retransmissions before it counts as
+/// a timeout: long enough for several exponentially backed-off RTOs (200 ms, 400 ms,
+/// … 6.4 s), so that on a lossy path a retransmitted round trip is a slow sample, not a
+/// loss (TCP does not lose, it stalls). `nettool echo` keeps the user's `-W` instead,
+/// as ping does.
+pub const TCP_PATIENCE: Duration = Duration::from_secs(30);
+
 /// A connected pinger over either protocol.
 pub struct Pinger {
     inner: Inner,

@@ -198,6 +198,7 @@ fn man_pages_from_the_same_definition() {
             "nettool-chat.1",
             "nettool-completions.1",
             "nettool-echo.1",
+            "nettool-lab.1",
             "nettool-man.1",
             "nettool.1"
         ]

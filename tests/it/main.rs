@@ -10,6 +10,7 @@
 //! | [`udp_text`] | UDP text peers: short first lines, idle warnings, a dropped member told so |
 //! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
 //! | [`client`], [`client_ends`] | the chat client against scripted servers; how it ends when the server goes |
+//! | [`lab`] | the link lab as root: traffic through TUN and a namespace, impairment counts, clean-up |
 //! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
 //! | [`echo`], [`echo_timeouts`] | RFC 862 echo, the ping client (and its timeouts), the stream sink |
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
@@ -40,6 +41,7 @@ mod echo;
 mod echo_timeouts;
 mod faults;
 mod interop;
+mod lab;
 mod lifecycle;
 mod malformed;
 mod scale;

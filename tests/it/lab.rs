@@ -1,0 +1,238 @@
+//! The link lab for real: TUN devices, a network namespace, kernel TCP and UDP through
+//! the emulator. These need root and /dev/net/tun: without them each test prints a
+//! skip notice, except under `CI=true`, where a missing privilege fails the test (CI runs
+//! as root). Servers run in this process on the host side; clients run inside the lab
+//! as `nettool echo` children, bounded in count and time.
+
+use nettool::echo;
+use nettool::lab::{netns, Lab, LabConfig};
+use nettool::wire::Proto;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+const NETTOOL: &str = env!("CARGO_BIN_EXE_nettool");
+
+/// Whether the lab can run here; missing privileges fail under CI and skip otherwise.
+fn privileged() -> bool {
+    match nettool::lab::access::check() {
+        Ok(()) => true,
+        Err(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("the lab tests must run under CI, but: {why}");
+            }
+            eprintln!("SKIPPED: lab test needs root and /dev/net/tun: {why}");
+            false
+        }
+    }
+}
+
+fn lab(link: &str) -> Lab {
+    Lab::start(&LabConfig::parse(link, None, None).expect("valid spec")).expect("lab starts")
+}
+
+/// An echo server (TCP and UDP on one port) on the lab's host address.
+async fn echo_server(lab: &Lab, stop: &CancellationToken) -> SocketAddr {
+    let addr = SocketAddr::from((lab.host_addr(), 0));
+    let server = echo::Server::bind(addr, &[Proto::Tcp, Proto::Udp], Default::default())
+        .await
+        .expect("echo server binds on the lab's host address");
+    let local = server.local_addr();
+    tokio::spawn(server.run(stop.clone()));
+    local
+}
+
+/// `nettool echo ADDR --proto P -c N --json` inside the lab: the summary.
+async fn ping_inside(lab: &Lab, addr: SocketAddr, proto: &str, count: u32) -> serde_json::Value {
+    let args: Vec<String> = [
+        &addr.to_string(),
+        "--proto",
+        proto,
+        "-c",
+        &count.to_string(),
+        "-i",
+        "10ms",
+        "-W",
+        "300ms",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut all = vec!["echo".to_string()];
+    all.extend(args);
+    let cmd = lab.command(NETTOOL, &all);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = cmd;
+        cmd.output()
+    })
+    .await
+    .expect("join")
+    .expect("nettool echo runs inside the lab");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    // Like ping: status 0 when anything came back, 1 when nothing did.
+    let want = if summary["received"] == 0 { 1 } else { 0 };
+    assert_eq!(
+        out.status.code(),
+        Some(want),
+        "echo client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    summary
+}
+
+fn netns_exists(name: &str) -> bool {
+    netns::existing()
+        .expect("ip netns list")
+        .iter()
+        .any(|(n, _, _)| n == name)
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new(netns::ip_binary().expect("ip"))
+        .args(["link", "show", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn tcp_echo_round_trips_through_a_perfect_link_and_everything_is_removed() {
+    if !privileged() {
+        return;
+    }
+    let lab = lab("");
+    let stop = CancellationToken::new();
+    let addr = echo_server(&lab, &stop).await;
+    let s = ping_inside(&lab, addr, "tcp", 5).await;
+    assert_eq!(s["received"], 5);
+    assert_eq!(s["lost"], 0);
+    let c = lab.counts();
+    assert!(c.uplink.passed >= 5 && c.downlink.passed >= 5, "{c:?}");
+    assert_eq!(c.uplink.dropped_loss + c.downlink.dropped_loss, 0);
+    let ns = lab.netns().to_string();
+    let pid = std::process::id();
+    let n = ns.rsplit('-').next().expect("N").to_string();
+    assert!(netns_exists(&ns));
+    assert!(link_exists(&format!("nl{pid}-{n}h")));
+    lab.stop();
+    stop.cancel();
+    assert!(!netns_exists(&ns), "namespace removed");
+    assert!(!link_exists(&format!("nl{pid}-{n}h")), "host TUN removed");
+}
+
+#[tokio::test]
+async fn udp_through_total_loss_gets_nothing_and_the_counts_say_so() {
+    if !privileged() {
+        return;
+    }
+    let lab = lab("loss=100%");
+    let stop = CancellationToken::new();
+    let addr = echo_server(&lab, &stop).await;
+    let s = ping_inside(&lab, addr, "udp", 10).await;
+    assert_eq!(s["received"], 0);
+    assert_eq!(s["lost"], 10);
+    let c = lab.stop();
+    stop.cancel();
+    assert_eq!(c.uplink.received, 10, "{c:?}");
+    assert_eq!(c.uplink.dropped_loss, 10);
+    assert_eq!(c.uplink.passed, 0);
+    assert_eq!(c.downlink.received, 0);
+}
+
+#[tokio::test]
+async fn udp_counts_match_exactly_on_a_perfect_link() {
+    if !privileged() {
+        return;
+    }
+    let lab = lab("");
+    let stop = CancellationToken::new();
+    let addr = echo_server(&lab, &stop).await;
+    let s = ping_inside(&lab, addr, "udp", 20).await;
+    assert_eq!(s["received"], 20);
+    let c = lab.stop();
+    stop.cancel();
+    assert_eq!((c.uplink.received, c.uplink.passed), (20, 20), "{c:?}");
+    assert_eq!((c.downlink.received, c.downlink.passed), (20, 20), "{c:?}");
+}
+
+#[tokio::test]
+async fn lab_command_passes_the_host_address_and_the_exit_status() {
+    if !privileged() {
+        return;
+    }
+    let out = tokio::process::Command::new(NETTOOL)
+        .args(["lab", "--link", "delay=1ms", "--"])
+        .args([
+            "sh",
+            "-c",
+            "case \"$NETTOOL_LAB_HOST\" in 10.213.*.1) exit 7;; esac; exit 1",
+        ])
+        .output()
+        .await
+        .expect("nettool lab runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("link uplink"), "{err}");
+    let bad = tokio::process::Command::new(NETTOOL)
+        .args(["lab", "--link", "loss=lots", "--", "true"])
+        .output()
+        .await
+        .expect("nettool lab runs");
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`loss=lots`"));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_command_and_removes_the_namespace() {
+    if !privileged() {
+        return;
+    }
+    let mut child = tokio::process::Command::new(NETTOOL)
+        .args(["lab", "--", "sleep", "30"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nettool lab runs");
+    let pid = child.id().expect("pid");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    // The banner is printed once the link is up.
+    let banner = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("banner in time")
+        .expect("read")
+        .expect("a line");
+    assert!(banner.contains("host is 10.213."), "{banner}");
+    let ours = |pid: u32| {
+        netns::existing()
+            .expect("list")
+            .into_iter()
+            .any(|(_, p, _)| p == pid)
+    };
+    assert!(ours(pid));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert_eq!(status.code(), Some(128 + 15), "sleep was terminated");
+    assert!(!ours(pid), "namespace removed");
+}
+
+#[tokio::test]
+async fn a_dead_labs_namespace_is_swept() {
+    if !privileged() {
+        return;
+    }
+    // A pid above the kernel's maximum (4194304) can never be alive.
+    let stale = format!("{}4194399-250", netns::PREFIX);
+    netns::ip(&["netns", "add", &stale]).expect("create a stale namespace");
+    let lab = lab("");
+    assert!(!netns_exists(&stale), "stale namespace swept at start");
+    lab.stop();
+}
