@@ -247,9 +247,8 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             set(
                 &mut report.rtt,
                 proto,
-                blocking(move || rtt::run(&c)).await?,
+                step(&bar, move || rtt::run(&c)).await?,
             );
-            bar.inc(1);
         }
         if wants(Part::Stream) {
             bar.set_message(format!("stream over {proto}"));
@@ -261,7 +260,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 rate_bps: cfg.rate_bps,
             };
             let search = cfg.stream_search.clone().filter(|_| proto == Proto::Udp);
-            let r = blocking(move || {
+            let r = step(&bar, move || {
                 let mut r = stream::run(&c)?;
                 if let Some(s) = search {
                     // Up to what the main run managed to send.
@@ -272,7 +271,6 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             })
             .await?;
             set(&mut report.stream, proto, r);
-            bar.inc(1);
         }
         if wants(Part::Setup) {
             bar.set_message(format!("setup cost over {proto}"));
@@ -286,9 +284,8 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             set(
                 &mut report.setup,
                 proto,
-                blocking(move || setup::run(&c)).await?,
+                step(&bar, move || setup::run(&c)).await?,
             );
-            bar.inc(1);
         }
         if fanout {
             bar.set_message(format!("chat fan-out over {proto}"));
@@ -342,6 +339,17 @@ fn set<T>(pair: &mut super::report::Pair<T>, proto: Proto, value: T) {
         Proto::Tcp => pair.tcp = Some(value),
         Proto::Udp => pair.udp = Some(value),
     }
+}
+
+/// One part of the suite: a blocking measurement on a thread of its own, then one step
+/// of the progress bar.
+async fn step<T: Send + 'static>(
+    bar: &ProgressBar,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let r = blocking(f).await?;
+    bar.inc(1);
+    Ok(r)
 }
 
 /// Run a blocking measurement on a thread of its own.

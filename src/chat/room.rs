@@ -22,6 +22,15 @@
 //! members, oldest first, ending with a line that says which page of how many
 //! (`/who 2` for the next).
 
+mod config;
+mod nick;
+
+pub use config::{
+    RoomConfig, RoomStats, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_KEEPALIVE, DEFAULT_MAX_MEMBERS,
+    DEFAULT_MAX_TEXT, DEFAULT_WHO_PAGE,
+};
+pub use nick::{valid_nick, MAX_NICK};
+
 use super::roster::Roster;
 use crate::transport::{Close, Event, PeerId, PeerInfo, PeerSink, SendError};
 use crate::wire::{ClientMsg, LeaveReason, MemberInfo, Outgoing, ServerMsg};
@@ -31,67 +40,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Longest nickname, in characters.
-pub const MAX_NICK: usize = 32;
 /// `/who` answers are split into messages of at most this many members, so each fits a datagram.
 const WHO_CHUNK: usize = 16;
 /// Events the room takes from its channel before its writers run.
 pub const EVENT_BATCH: usize = 1024;
 /// How often a large room sums up its joins and leaves.
 pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
-/// Default room size: 10 000 members over each of TCP and UDP.
-pub const DEFAULT_MAX_MEMBERS: usize = 20_000;
-/// Default size beyond which joins and leaves are summed up, not announced one by one.
-pub const DEFAULT_ANNOUNCE_LIMIT: usize = 100;
-/// Default number of members in one `/who` page.
-pub const DEFAULT_WHO_PAGE: usize = 64;
-
-/// Room limits.
-#[derive(Debug, Clone)]
-pub struct RoomConfig {
-    /// Members at most; one more is refused with an error.
-    pub max_members: usize,
-    /// Longest chat line in bytes (so every relayed message fits a UDP datagram).
-    pub max_text: usize,
-    /// How often UDP clients must send something (told to them in `Welcome`).
-    pub keepalive: Duration,
-    /// Beyond this many members, joins, leaves and renames are no longer announced one
-    /// by one (see the module docs).
-    pub announce_limit: usize,
-    /// Members per `/who` page.
-    pub who_page: usize,
-}
-
-/// Default [`RoomConfig::max_text`].
-pub const DEFAULT_MAX_TEXT: usize = 1024;
-/// Default [`RoomConfig::keepalive`]: a third of the UDP transport's default idle timeout.
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
-
-impl Default for RoomConfig {
-    fn default() -> Self {
-        RoomConfig {
-            max_members: DEFAULT_MAX_MEMBERS,
-            max_text: DEFAULT_MAX_TEXT,
-            keepalive: DEFAULT_KEEPALIVE,
-            announce_limit: DEFAULT_ANNOUNCE_LIMIT,
-            who_page: DEFAULT_WHO_PAGE,
-        }
-    }
-}
-
-/// What the room counted over its life.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RoomStats {
-    pub joined: u64,
-    pub refused: u64,
-    pub messages_in: u64,
-    /// Chat messages handed to members' sinks.
-    pub delivered: u64,
-    pub dropped_slow: u64,
-    pub invalid: u64,
-    /// `Presence` summaries broadcast (a large room's joins and leaves).
-    pub presence: u64,
-}
 
 struct Member {
     nick: String,
@@ -478,22 +432,6 @@ impl Room {
             .map(|n| format!("{wanted}{n}"))
             .find(|n| !self.nicks.contains_key(n))
             .unwrap_or(wanted)
-    }
-}
-
-/// A nickname is 1 to [`MAX_NICK`] letters, digits, `_`, `-` or `.`.
-pub fn valid_nick(wanted: &str) -> Result<String, String> {
-    let ok = !wanted.is_empty()
-        && wanted.chars().count() <= MAX_NICK
-        && wanted
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(wanted.to_string())
-    } else {
-        Err(format!(
-            "invalid nick {wanted:?}: use 1 to {MAX_NICK} letters, digits, _ - ."
-        ))
     }
 }
 
