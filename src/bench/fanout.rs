@@ -30,7 +30,7 @@ use tokio::time::{timeout, Instant};
 
 /// Which server takes the load.
 #[derive(Debug, Clone)]
-pub enum Server {
+pub(super) enum Server {
     /// Start `EXE chat -l 127.0.0.1:0 --proto …` (normally this very binary).
     Spawn { exe: PathBuf },
     /// A running server; its CPU is measured when its pid is given.
@@ -38,7 +38,7 @@ pub enum Server {
 }
 
 #[derive(Debug, Clone)]
-pub struct FanoutConfig {
+pub(super) struct FanoutConfig {
     pub server: Server,
     pub proto: Proto,
     /// Speak text lines instead of the binary protocol (for servers that are not nettool).
@@ -87,7 +87,7 @@ pub struct FanoutResult {
 }
 
 /// Run the measurement.
-pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
+pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     if cfg.clients < 2 {
         bail!("fan-out needs at least 2 clients");
     }

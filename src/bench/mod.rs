@@ -17,15 +17,15 @@
 //! | [`plot`] | `--plot DIR`: SVG charts |
 
 pub mod capacity;
-pub mod child;
+mod child;
 pub mod cpu;
-pub mod fanout;
+mod fanout;
 pub mod link;
 pub mod load;
 pub mod plot;
-pub mod report;
+mod report;
 pub mod rtt;
-pub mod setup;
+mod setup;
 pub mod stream;
 pub mod suite;
 pub mod sweep;

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
-pub struct SetupConfig {
+pub(super) struct SetupConfig {
     pub addr: SocketAddr,
     pub proto: Proto,
     /// Repetitions at most...
@@ -29,7 +29,7 @@ pub struct SetupResult {
 }
 
 /// Measure (blocking).
-pub fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
+pub(super) fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
     let mut hist = stats::histogram();
     let (mut attempts, mut failed) = (0u64, 0u64);
     let start = Instant::now();

@@ -4,8 +4,8 @@
 
 pub mod client;
 pub mod room;
-pub mod roster;
-pub mod server;
+mod roster;
+mod server;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@
 //! its report requests are answered like echo, on the same budget.
 
 pub mod client;
-pub mod pinger;
+pub(crate) mod pinger;
 mod server;
 pub mod sink;
 

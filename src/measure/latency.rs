@@ -5,11 +5,11 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// A histogram of durations in nanoseconds, 1 ns to 100 s, 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("static bounds are valid")
 }
 
-pub fn record(h: &mut Histogram<u64>, d: Duration) {
+pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     h.saturating_record((d.as_nanos() as u64).max(1));
 }
 
@@ -46,7 +46,7 @@ impl Latency {
 }
 
 /// (latency µs, cumulative fraction) points of a CDF, for plotting.
-pub fn cdf(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+pub(crate) fn cdf(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     let total = h.len().max(1) as f64;
     let mut seen = 0u64;
     h.iter_recorded()

@@ -12,12 +12,12 @@
 //! too, and beyond that the connection is simply closed, so a flood costs no more than
 //! the accepts.
 
-pub mod accept;
-pub mod conn;
-pub mod reader;
-pub mod socket;
-pub mod stall;
-pub mod tracker;
+pub(crate) mod accept;
+mod conn;
+mod reader;
+pub(crate) mod socket;
+mod stall;
+mod tracker;
 pub mod writer;
 
 pub use writer::SlowPolicy;

@@ -37,15 +37,15 @@
 //! The room's messages leave through one writer task ([`writer`]) that packs each
 //! peer's queued messages into as few datagrams as the cap allows.
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod budget;
-pub mod cookie;
-pub mod gate;
-pub mod member;
-pub mod reflect;
-pub mod registry;
+mod cookie;
+mod gate;
+mod member;
+pub(crate) mod reflect;
+mod registry;
 pub mod sink;
-pub mod socket;
+pub(crate) mod socket;
 pub mod writer;
 
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, Transport};

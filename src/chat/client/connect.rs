@@ -40,7 +40,7 @@ pub enum Mode {
 }
 
 /// The sending half of a [`Conn`].
-pub type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>>;
+pub(crate) type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>>;
 
 /// A connected chat session.
 pub struct Conn {
@@ -283,4 +283,4 @@ fn text_of(msg: ClientMsg) -> Option<String> {
 }
 
 /// How long the client waits for a nettool server to show itself by default.
-pub const DEFAULT_DETECT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_DETECT: Duration = Duration::from_secs(1);

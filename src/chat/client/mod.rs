@@ -3,10 +3,10 @@
 //! numbers), [`run`] (the interactive loop over any reader/writer, and how it ended)
 //! and [`stdio`] (the `nettool chat` command: stdin/stdout, signals, exit status).
 
-pub mod connect;
-pub mod run;
-pub mod stats;
-pub mod stdio;
+pub(crate) mod connect;
+mod run;
+mod stats;
+mod stdio;
 
 pub use connect::{connect, Conn, Incoming, Mode};
 pub use run::{run, run_until, End};

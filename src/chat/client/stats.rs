@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use crate::measure::seq::{Anomaly, SeqTracker};
+pub(super) use crate::measure::seq::{Anomaly, SeqTracker};
 
 /// Everything a client measured.
 pub struct ClientStats {
