@@ -110,6 +110,7 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
+    /// Serve chat peers on `listener`.
     pub fn new(listener: TcpListener, cfg: TcpConfig) -> Self {
         let tracker = Tracker::new(cfg.max_conns);
         TcpTransport {

@@ -121,8 +121,9 @@ impl Default for UdpConfig {
 pub struct GuardStats {
     /// Answers (`Retry`, challenge line, refusal) sent to unvalidated addresses.
     pub challenges: AtomicU64,
-    /// Bytes in those answers, and bytes received from unvalidated addresses.
+    /// Bytes in those answers.
     pub challenge_bytes: AtomicU64,
+    /// Bytes received from unvalidated addresses.
     pub stranger_bytes: AtomicU64,
     /// Addresses that proved themselves.
     pub validated: AtomicU64,
@@ -152,6 +153,7 @@ pub struct UdpTransport {
 }
 
 impl UdpTransport {
+    /// Serve chat peers on `socket`.
     pub fn new(socket: UdpSocket, cfg: UdpConfig) -> Self {
         let (writer, queue) = mpsc::channel(writer::QUEUE);
         let own_port = socket.local_addr().map_or(0, |a| a.port());
