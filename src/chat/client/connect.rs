@@ -35,7 +35,9 @@ pub enum Incoming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// A nettool server: typed binary messages.
     Binary,
+    /// Something else (netcat, a text-only server): plain lines.
     Text,
 }
 
@@ -44,9 +46,13 @@ pub(crate) type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>
 
 /// A connected chat session.
 pub struct Conn {
+    /// The protocol connected over.
     pub proto: Proto,
+    /// Whether the server turned out to speak binary or text.
     pub mode: Mode,
+    /// What the server sends, decoded; ends when the connection does.
     pub rx: BoxStream<'static, Result<Incoming, WireError>>,
+    /// Where to send messages to the server.
     pub tx: MsgSink,
 }
 

@@ -20,11 +20,17 @@ use std::time::Duration;
 /// How a client connects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    /// The server's address.
     pub addr: SocketAddr,
+    /// The protocol to connect over.
     pub proto: Proto,
+    /// The nickname to ask for; the server picks one if `None`.
     pub nick: Option<String>,
+    /// Longest text line accepted from the server, in bytes.
     pub max_line: usize,
+    /// Longest binary frame accepted from the server (TCP), in bytes.
     pub max_frame: usize,
+    /// Largest datagram accepted from the server (UDP), in bytes.
     pub max_datagram: usize,
     /// Print the stats report as JSON on exit.
     pub json: bool,

@@ -54,12 +54,19 @@ pub struct LatencyMs {
 /// `/stats`, and the `--json` report on exit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatsReport {
+    /// Chat messages received.
     pub received: u64,
+    /// Distinct senders heard from, departed ones included.
     pub senders: usize,
+    /// Jumps in a sender's sequence numbers (each a run of missing messages).
     pub gaps: u64,
+    /// Messages never received (sequence numbers skipped and not filled in later).
     pub missing: u64,
+    /// Messages that arrived after a later one from the same sender.
     pub reordered: u64,
+    /// Messages received more than once.
     pub duplicates: u64,
+    /// Send-to-receive latency percentiles, in ms; `None` before the first message.
     pub latency_ms: Option<LatencyMs>,
     /// How the session ended (set by [`super::run`] when it returns).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,6 +105,7 @@ impl ClientStats {
         }
     }
 
+    /// The counts so far, over current and departed senders.
     pub fn report(&self) -> StatsReport {
         let sum = |f: fn(&SeqTracker) -> u64| self.senders.values().map(f).sum::<u64>();
         let d = &self.departed;
