@@ -63,6 +63,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// Bind `addr` for each of `protos` (one port for both; port 0 picks a free one).
     pub async fn bind(
         addr: SocketAddr,
         protos: &[Proto],
@@ -76,6 +77,7 @@ impl Server {
         Ok(Server { sockets, addr, cfg })
     }
 
+    /// The address bound (with the port chosen if 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
