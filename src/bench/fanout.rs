@@ -60,25 +60,44 @@ pub(super) struct FanoutConfig {
     pub pin: bool,
 }
 
+/// What a fan-out run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutResult {
+    /// The protocol the members used.
     pub proto: Proto,
+    /// Whether they spoke text lines rather than the binary protocol.
     pub text: bool,
+    /// Members sending and receiving.
     pub clients: usize,
+    /// Lines per second each member sent.
     pub rate_per_client: f64,
+    /// Length of the measured window, in seconds.
     pub seconds: f64,
+    /// Lines sent inside the window, all members together.
     pub sent: u64,
+    /// Deliveries due: each line sent to every other member.
     pub expected: u64,
+    /// Deliveries that arrived.
     pub delivered: u64,
+    /// Deliveries per second over the window.
     pub delivered_per_s: f64,
+    /// Deliveries missing, as a percentage of those due (0–100).
     pub loss_pct: f64,
+    /// Deliveries that arrived after a later line from the same sender.
     pub reordered: u64,
+    /// Deliveries received more than once.
     pub duplicates: u64,
+    /// Send-to-delivery latency, in µs; `None` if nothing arrived.
     pub latency: Option<Latency>,
+    /// Server on-CPU time over the window, in seconds (`None` if it cannot be read).
     pub server_cpu_s: Option<f64>,
+    /// Server on-CPU time per delivery, in µs.
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// The load generator's own on-CPU time over the window, in seconds.
     pub loadgen_cpu_s: Option<f64>,
+    /// Extra TCP members that joined and never read.
     pub slow_readers: usize,
+    /// What the server did with them (`SlowPolicy`, as shown).
     pub slow_policy: String,
     /// Slow readers the room dropped as too slow (as the other members were told).
     pub slow_dropped: u64,

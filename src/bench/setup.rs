@@ -20,11 +20,16 @@ pub(super) struct SetupConfig {
     pub timeout: Duration,
 }
 
+/// What a setup-cost run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetupResult {
+    /// The protocol measured.
     pub proto: Proto,
+    /// Setups tried.
     pub attempts: u64,
+    /// Setups with no reply in time.
     pub failed: u64,
+    /// Time from a new socket to the first echo back, in µs; `None` if none came.
     pub latency: Option<Latency>,
 }
 

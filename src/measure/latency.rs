@@ -16,17 +16,26 @@ pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
 /// Percentiles in microseconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Latency {
+    /// Values recorded.
     pub samples: u64,
+    /// The smallest, in µs.
     pub min_us: f64,
+    /// The median, in µs.
     pub p50_us: f64,
+    /// The 90th percentile, in µs.
     pub p90_us: f64,
+    /// The 99th percentile, in µs.
     pub p99_us: f64,
+    /// The 99.9th percentile, in µs.
     pub p999_us: f64,
+    /// The largest, in µs.
     pub max_us: f64,
+    /// The mean, in µs.
     pub mean_us: f64,
 }
 
 impl Latency {
+    /// Percentiles of a histogram of nanoseconds; `None` if it is empty.
     pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
         if h.is_empty() {
             return None;

@@ -44,10 +44,15 @@ impl Default for ClientStats {
 /// A latency distribution in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LatencyMs {
+    /// Median, in ms.
     pub p50: f64,
+    /// 90th percentile, in ms.
     pub p90: f64,
+    /// 99th percentile, in ms.
     pub p99: f64,
+    /// Largest, in ms.
     pub max: f64,
+    /// Mean, in ms.
     pub mean: f64,
 }
 
