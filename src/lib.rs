@@ -3,7 +3,7 @@
 //!
 //! Module map. Protocol differences live in [`tcp`] and [`udp`]; everything above the
 //! [`transport::Transport`] trait is written once. Applications ([`chat`], [`echo`],
-//! [`bench`]) import transports and [`wire`]; transports never import applications.
+//! [`bench`](mod@bench)) import transports and [`wire`]; transports never import applications.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -14,7 +14,7 @@
 //! | `bind` | serving one address over TCP, UDP or both on one port |
 //! | [`chat`] | the chat application: room, server, client |
 //! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
-//! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
+//! | [`bench`](mod@bench) | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
 //! | `measure` | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |

@@ -2,7 +2,7 @@
 //! outstanding against an RFC 862 echo server, warm-up excluded. The loop runs on its
 //! own thread with blocking sockets, so no runtime wake-up sits in the measured path.
 //! Replies that do not come back within the timeout are counted as lost, over either
-//! protocol (a late TCP echo is skipped by the pinger, see [`crate::echo::pinger`]).
+//! protocol (a late TCP echo is skipped by the pinger, see `crate::echo::pinger`).
 
 use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};

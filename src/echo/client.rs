@@ -169,7 +169,7 @@ where
 /// [`ping`], stopping early when `stop` is cancelled: the summary then covers the pings
 /// completed so far (one still waiting for its reply is not counted), and no reply
 /// line follows it. The loop runs on a thread of its own with blocking sockets (see
-/// [`super::pinger`]); an interrupted run does not wait for it.
+/// `super::pinger`); an interrupted run does not wait for it.
 pub async fn ping_until<F>(
     cfg: &PingConfig,
     stop: CancellationToken,

@@ -2,7 +2,7 @@
 //! bench's stream sink beside it) and the ping-like client ([`ping`]).
 //!
 //! The UDP server is not a reflector: it never answers a privileged or well-known
-//! responder port, nor its own (see [`crate::udp::reflect`]), never answers with more
+//! responder port, nor its own (see `crate::udp::reflect`), never answers with more
 //! bytes than it got, and answers each source address at most
 //! [`ServerConfig::udp_rate`] datagrams per second (a bounded table of token buckets).
 //! The stream sink's data datagrams are counted, never answered, so they are exempt;

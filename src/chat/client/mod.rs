@@ -1,7 +1,7 @@
 //! The chat client: [`connect`] (binary protocol, or text fallback against a server
-//! that is not nettool), [`stats`] (loss, reorder, duplicates, latency from sequence
+//! that is not nettool), `stats` (loss, reorder, duplicates, latency from sequence
 //! numbers), [`run`] (the interactive loop over any reader/writer, and how it ended)
-//! and [`stdio`] (the `nettool chat` command: stdin/stdout, signals, exit status).
+//! and `stdio` (the `nettool chat` command: stdin/stdout, signals, exit status).
 
 pub(crate) mod connect;
 mod run;
