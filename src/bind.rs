@@ -16,7 +16,7 @@ const PORT_ATTEMPTS: usize = 16;
 
 /// Bind each of `protos` at `addr` with `bind_one`, all on the same port number; `port`
 /// tells the port a bound one got. Returns them in the order of `protos`.
-pub fn on_one_port<T>(
+pub(crate) fn on_one_port<T>(
     addr: SocketAddr,
     protos: &[Proto],
     mut bind_one: impl FnMut(Proto, SocketAddr) -> io::Result<T>,
@@ -52,14 +52,14 @@ pub fn on_one_port<T>(
 
 /// A socket of one of the protocols a plain service (echo) serves on.
 #[derive(Debug)]
-pub enum Socket {
+pub(crate) enum Socket {
     Tcp(TcpListener),
     Udp(UdpSocket),
 }
 
 impl Socket {
     /// Its protocol.
-    pub fn proto(&self) -> Proto {
+    pub(crate) fn proto(&self) -> Proto {
         match self {
             Socket::Tcp(_) => Proto::Tcp,
             Socket::Udp(_) => Proto::Udp,
@@ -67,7 +67,7 @@ impl Socket {
     }
 
     /// Where it is bound.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Socket::Tcp(l) => l.local_addr(),
             Socket::Udp(u) => u.local_addr(),
@@ -76,7 +76,7 @@ impl Socket {
 }
 
 /// Bind a plain socket per protocol at `addr`, on one port.
-pub fn sockets(addr: SocketAddr, protos: &[Proto]) -> io::Result<Vec<Socket>> {
+pub(crate) fn sockets(addr: SocketAddr, protos: &[Proto]) -> io::Result<Vec<Socket>> {
     on_one_port(
         addr,
         protos,
@@ -93,7 +93,7 @@ fn failed(proto: Proto, addr: SocketAddr, e: io::Error) -> io::Error {
 }
 
 /// The protocols of a list, as `tcp`, `udp` or `tcp+udp`.
-pub fn label(protos: impl IntoIterator<Item = Proto>) -> String {
+pub(crate) fn label(protos: impl IntoIterator<Item = Proto>) -> String {
     let names: Vec<String> = protos.into_iter().map(|p| p.to_string()).collect();
     names.join("+")
 }

@@ -3,7 +3,7 @@
 //!
 //! Module map. Protocol differences live in [`tcp`] and [`udp`]; everything above the
 //! [`transport::Transport`] trait is written once. Applications ([`chat`], [`echo`],
-//! [`bench`]) import transports and [`wire`]; transports never import applications.
+//! [`bench`](mod@bench)) import transports and [`wire`]; transports never import applications.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -11,12 +11,12 @@
 //! | [`wire`] | message types, binary codec (bincode + framing), text codec; every byte a peer receives is rendered here |
 //! | [`tcp`] | every TCP socket: chat transport (listener, tracking, reader/writer), socket set-up |
 //! | [`udp`] | every UDP socket: chat transport (registry keyed by `SocketAddr`, address validation, budgets), reflection guard, batched I/O (GSO/GRO) |
-//! | [`bind`] | serving one address over TCP, UDP or both on one port |
+//! | `bind` | serving one address over TCP, UDP or both on one port |
 //! | [`chat`] | the chat application: room, server, client |
 //! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
-//! | [`bench`] | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
+//! | [`bench`](mod@bench) | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
-//! | [`measure`] | latency percentiles and per-sender sequence tracking |
+//! | `measure` | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`limits`] | the open-file limit, raised to what the caps need |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
@@ -26,12 +26,12 @@
 
 pub mod addr;
 pub mod bench;
-pub mod bind;
+mod bind;
 pub mod chat;
 pub mod echo;
 pub mod lab;
 pub mod limits;
-pub mod measure;
+mod measure;
 pub mod shutdown;
 pub mod tcp;
 pub mod transport;

@@ -33,8 +33,10 @@ use tokio::time::{timeout, Instant};
 /// Marker of a measured line: `cap SEQ SENT_US`.
 const MARK: &str = "cap";
 
+/// What the capacity run loads a room with.
 #[derive(Debug, Clone)]
 pub struct CapacityConfig {
+    /// The nettool binary, started as the chat server and the UDP worker.
     pub exe: PathBuf,
     /// Members per protocol.
     pub members: usize,
@@ -46,24 +48,36 @@ pub struct CapacityConfig {
     pub pin: bool,
 }
 
+/// What the capacity run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapacityResult {
+    /// TCP members asked for.
     pub tcp_members: usize,
+    /// UDP members asked for.
     pub udp_members: usize,
     /// Members welcomed into the room.
     pub joined: u64,
     /// Members disconnected (too slow, closed) or never welcomed.
     pub dropped: u64,
+    /// Time from the first join to the last, in seconds.
     pub join_seconds: f64,
+    /// Members welcomed per second over that time.
     pub joins_per_s: f64,
+    /// The server's resident memory before anyone joined, in KiB (`None` where /proc cannot tell).
     pub server_rss_before_kb: Option<u64>,
+    /// The server's resident memory with every member in, in KiB (`None` where /proc cannot tell).
     pub server_rss_full_kb: Option<u64>,
     /// (full - before) / members, in bytes.
     pub rss_per_member_bytes: Option<u64>,
+    /// Lines broadcast once everyone had joined.
     pub broadcasts: u64,
+    /// Deliveries due: each broadcast to every other member.
     pub expected: u64,
+    /// Deliveries that arrived.
     pub delivered: u64,
+    /// Delivery latency of the broadcasts, in µs; `None` if none arrived.
     pub latency: Option<Latency>,
+    /// Server on-CPU time per delivery during the broadcasts, in µs.
     pub server_cpu_us_per_delivery: Option<f64>,
 }
 

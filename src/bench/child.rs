@@ -11,20 +11,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub struct ChildServer {
+pub(super) struct ChildServer {
     child: Child,
     pub addr: SocketAddr,
 }
 
 impl ChildServer {
-    /// Start `exe ARGS…` and wait (bounded) for its address.
-    pub fn spawn(exe: &Path, args: &[&str]) -> Result<ChildServer> {
-        Self::spawn_pinned(exe, args, None)
-    }
-
-    /// Like [`ChildServer::spawn`], on CPU `cpu` only if given (through `taskset`, which
-    /// execs the server, so the pid is the server's).
-    pub fn spawn_pinned(exe: &Path, args: &[&str], cpu: Option<usize>) -> Result<ChildServer> {
+    /// Start `exe ARGS…` and wait (bounded) for its address, on CPU `cpu` only if given
+    /// (through `taskset`, which execs the server, so the pid is the server's).
+    pub(super) fn spawn_pinned(
+        exe: &Path,
+        args: &[&str],
+        cpu: Option<usize>,
+    ) -> Result<ChildServer> {
         let mut cmd = match cpu {
             Some(c) => {
                 let mut cmd = Command::new("taskset");
@@ -65,13 +64,13 @@ impl ChildServer {
         Ok(ChildServer { child, addr })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
 
 /// Pin every thread of this process to CPU `cpu` (`taskset -a -p`); a warning if that fails.
-pub fn pin_self(cpu: usize) {
+pub(super) fn pin_self(cpu: usize) {
     let ok = Command::new("taskset")
         .args([
             "-a",

@@ -30,7 +30,7 @@ use tokio::time::{timeout, Instant};
 
 /// Which server takes the load.
 #[derive(Debug, Clone)]
-pub enum Server {
+pub(super) enum Server {
     /// Start `EXE chat -l 127.0.0.1:0 --proto …` (normally this very binary).
     Spawn { exe: PathBuf },
     /// A running server; its CPU is measured when its pid is given.
@@ -38,7 +38,7 @@ pub enum Server {
 }
 
 #[derive(Debug, Clone)]
-pub struct FanoutConfig {
+pub(super) struct FanoutConfig {
     pub server: Server,
     pub proto: Proto,
     /// Speak text lines instead of the binary protocol (for servers that are not nettool).
@@ -60,25 +60,44 @@ pub struct FanoutConfig {
     pub pin: bool,
 }
 
+/// What a fan-out run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct FanoutResult {
+    /// The protocol the members used.
     pub proto: Proto,
+    /// Whether they spoke text lines rather than the binary protocol.
     pub text: bool,
+    /// Members sending and receiving.
     pub clients: usize,
+    /// Lines per second each member sent.
     pub rate_per_client: f64,
+    /// Length of the measured window, in seconds.
     pub seconds: f64,
+    /// Lines sent inside the window, all members together.
     pub sent: u64,
+    /// Deliveries due: each line sent to every other member.
     pub expected: u64,
+    /// Deliveries that arrived.
     pub delivered: u64,
+    /// Deliveries per second over the window.
     pub delivered_per_s: f64,
+    /// Deliveries missing, as a percentage of those due (0–100).
     pub loss_pct: f64,
+    /// Deliveries that arrived after a later line from the same sender.
     pub reordered: u64,
+    /// Deliveries received more than once.
     pub duplicates: u64,
+    /// Send-to-delivery latency, in µs; `None` if nothing arrived.
     pub latency: Option<Latency>,
+    /// Server on-CPU time over the window, in seconds (`None` if it cannot be read).
     pub server_cpu_s: Option<f64>,
+    /// Server on-CPU time per delivery, in µs.
     pub server_cpu_us_per_delivery: Option<f64>,
+    /// The load generator's own on-CPU time over the window, in seconds.
     pub loadgen_cpu_s: Option<f64>,
+    /// Extra TCP members that joined and never read.
     pub slow_readers: usize,
+    /// What the server did with them (`SlowPolicy`, as shown).
     pub slow_policy: String,
     /// Slow readers the room dropped as too slow (as the other members were told).
     pub slow_dropped: u64,
@@ -87,7 +106,7 @@ pub struct FanoutResult {
 }
 
 /// Run the measurement.
-pub async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
+pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     if cfg.clients < 2 {
         bail!("fan-out needs at least 2 clients");
     }

@@ -4,28 +4,28 @@
 //! | --- | --- |
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
-//! | [`fanout`] | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
+//! | `fanout` | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
 //! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
 //! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
-//! | [`child`] | a server child process (for its CPU time) |
-//! | [`setup`] | time from nothing to the first reply |
+//! | `child` | a server child process (for its CPU time) |
+//! | `setup` | time from nothing to the first reply |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
 //! | [`suite`] | the standard suite of a bare `nettool bench` |
 //! | [`sweep`] | `--sweep loss=…`: TCP goodput vs loss beside the Mathis bound (SVG) |
 //! | [`link`] | `--link SPEC`: the suite across an emulated link (servers here, clients in the lab) |
-//! | [`report`] | the report: JSON fields and the side-by-side table |
+//! | `report` | the report: JSON fields and the side-by-side table |
 //! | [`plot`] | `--plot DIR`: SVG charts |
 
 pub mod capacity;
-pub mod child;
+mod child;
 pub mod cpu;
-pub mod fanout;
+mod fanout;
 pub mod link;
 pub mod load;
 pub mod plot;
-pub mod report;
+mod report;
 pub mod rtt;
-pub mod setup;
+mod setup;
 pub mod stream;
 pub mod suite;
 pub mod sweep;

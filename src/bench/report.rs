@@ -13,7 +13,9 @@ use std::fmt;
 /// A measurement over TCP and over UDP.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pair<T> {
+    /// The measurement over TCP, if it was made.
     pub tcp: Option<T>,
+    /// The measurement over UDP, if it was made.
     pub udp: Option<T>,
 }
 
@@ -29,19 +31,26 @@ impl<T> Default for Pair<T> {
 /// Everything `nettool bench` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The nettool version that measured.
     pub version: String,
     /// UTC, seconds since the Unix epoch.
     pub unix_time: u64,
     /// What was measured against.
     pub target: String,
+    /// Round-trip latency per protocol.
     pub rtt: Pair<RttResult>,
+    /// Bulk throughput per protocol.
     pub stream: Pair<StreamResult>,
+    /// Chat fan-out per protocol.
     pub fanout: Pair<FanoutResult>,
+    /// Connection setup cost per protocol.
     pub setup: Pair<SetupResult>,
+    /// One room filled over both protocols, if that part was run.
     pub capacity: Option<CapacityResult>,
 }
 
 impl Report {
+    /// An empty report against `target`, stamped with the version and the time now.
     pub fn new(target: String) -> Report {
         Report {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -2,7 +2,7 @@
 //! outstanding against an RFC 862 echo server, warm-up excluded. The loop runs on its
 //! own thread with blocking sockets, so no runtime wake-up sits in the measured path.
 //! Replies that do not come back within the timeout are counted as lost, over either
-//! protocol (a late TCP echo is skipped by the pinger, see [`crate::echo::pinger`]).
+//! protocol (a late TCP echo is skipped by the pinger, see `crate::echo::pinger`).
 
 use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};
@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct RttConfig {
+    /// The echo server's address.
     pub addr: SocketAddr,
+    /// The protocol to measure.
     pub proto: Proto,
     /// Payload bytes per message.
     pub size: usize,
@@ -33,12 +35,19 @@ pub struct RttConfig {
 /// What was measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct RttResult {
+    /// The protocol measured.
     pub proto: Proto,
+    /// Payload bytes per message.
     pub size: usize,
+    /// Round trips begun (after the warm-up).
     pub sent: u64,
+    /// Replies received in time.
     pub received: u64,
+    /// Round trips with no reply in time.
     pub lost: u64,
+    /// Round-trip percentiles, in µs; `None` if nothing came back.
     pub latency: Option<Latency>,
+    /// Every recorded round trip, in ns (for charts).
     #[serde(skip)]
     pub hist: Histogram<u64>,
 }

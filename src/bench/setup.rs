@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
-pub struct SetupConfig {
+pub(super) struct SetupConfig {
     pub addr: SocketAddr,
     pub proto: Proto,
     /// Repetitions at most...
@@ -20,16 +20,21 @@ pub struct SetupConfig {
     pub timeout: Duration,
 }
 
+/// What a setup-cost run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetupResult {
+    /// The protocol measured.
     pub proto: Proto,
+    /// Setups tried.
     pub attempts: u64,
+    /// Setups with no reply in time.
     pub failed: u64,
+    /// Time from a new socket to the first echo back, in µs; `None` if none came.
     pub latency: Option<Latency>,
 }
 
 /// Measure (blocking).
-pub fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
+pub(super) fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
     let mut hist = stats::histogram();
     let (mut attempts, mut failed) = (0u64, 0u64);
     let start = Instant::now();

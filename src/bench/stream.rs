@@ -20,10 +20,14 @@ const TCP_CHUNK: usize = 128 * 1024;
 /// A paced UDP stream sends what is due in this long as one burst (one system call).
 const PACE_BURST: Duration = Duration::from_micros(50);
 
+/// What to stream, where, for how long.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
+    /// The echo server's (stream sink's) address.
     pub addr: SocketAddr,
+    /// The protocol to stream over.
     pub proto: Proto,
+    /// How long to send.
     pub duration: Duration,
     /// UDP datagram size in bytes (at least 24).
     pub size: usize,
@@ -31,23 +35,36 @@ pub struct StreamConfig {
     pub rate_bps: u64,
 }
 
+/// What a stream measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamResult {
+    /// The protocol streamed over.
     pub proto: Proto,
+    /// How long the stream lasted, in seconds (TCP: as the receiver saw it; UDP: the sending time).
     pub seconds: f64,
+    /// Bytes the sender wrote (UDP: whole datagrams).
     pub sent_bytes: u64,
     /// Receiver goodput (TCP: payload after the preamble; UDP: whole datagrams).
     pub recv_bytes: u64,
+    /// Receiver goodput, in gigabits per second.
     pub recv_gbps: f64,
     /// UDP only below.
     pub datagram_size: Option<usize>,
+    /// Datagrams sent.
     pub sent_datagrams: Option<u64>,
+    /// Datagrams received, duplicates excluded.
     pub recv_datagrams: Option<u64>,
+    /// Datagrams sent per second.
     pub sent_pps: Option<f64>,
+    /// Datagrams received per second.
     pub recv_pps: Option<f64>,
+    /// Datagrams lost, as a percentage of those sent (0–100).
     pub loss_pct: Option<f64>,
+    /// Datagrams that arrived after a later one.
     pub reordered: Option<u64>,
+    /// Datagrams received more than once.
     pub duplicates: Option<u64>,
+    /// RFC 3550 interarrival jitter, in µs.
     pub jitter_us: Option<f64>,
     /// UDP: the highest rate with (near) zero loss (see [`search`]).
     pub zero_loss: Option<RateSearch>,
@@ -58,13 +75,17 @@ pub struct StreamResult {
 pub struct RateSearch {
     /// The highest rate tried whose loss stayed within `max_loss_pct` (0 if none did).
     pub rate_bps: u64,
+    /// `rate_bps` in gigabits per second.
     pub gbps: f64,
     /// That trial's receiver goodput and loss.
     pub recv_gbps: f64,
+    /// That trial's loss, as a percentage of datagrams sent (0–100).
     pub loss_pct: f64,
     /// The loss a trial may have and still pass ("near zero").
     pub max_loss_pct: f64,
+    /// Trials run.
     pub trials: u32,
+    /// Length of each trial, in ms.
     pub trial_ms: u64,
 }
 
@@ -73,6 +94,7 @@ pub struct RateSearch {
 pub struct SearchConfig {
     /// Paced trials at most (the first at the ceiling, then bisecting).
     pub trials: u32,
+    /// How long each trial sends.
     pub trial: Duration,
     /// Loss a trial may have and pass: RFC 2544 asks for none; one datagram in a few
     /// thousand is allowed here, as short trials on a busy machine lose one now and then.

@@ -36,6 +36,7 @@ pub enum Part {
 pub struct SuiteConfig {
     /// Measure against this `nettool echo -l` instead of an in-process one.
     pub connect: Option<SocketAddr>,
+    /// The protocols to measure.
     pub protos: Vec<Proto>,
     /// Which measurements (all when empty).
     pub parts: Vec<Part>,
@@ -46,27 +47,41 @@ pub struct SuiteConfig {
     pub text: bool,
     /// The nettool binary, started as the fan-out's chat server.
     pub exe: PathBuf,
+    /// Round trip: payload bytes per message.
     pub rtt_size: usize,
+    /// Round trip: how long to measure each protocol.
     pub rtt_duration: Duration,
+    /// Stream: how long to send over each protocol.
     pub stream_duration: Duration,
+    /// UDP stream: datagram size, in bytes.
     pub udp_size: usize,
+    /// UDP stream: target rate, in bits per second (0: as fast as the socket takes).
     pub rate_bps: u64,
     /// UDP stream: also search for the highest rate with (near) zero loss.
     pub stream_search: Option<SearchConfig>,
+    /// Fan-out: members in the room.
     pub fanout_clients: usize,
+    /// Fan-out: lines per second each member sends.
     pub fanout_rate: f64,
+    /// Fan-out: how long to measure.
     pub fanout_duration: Duration,
     /// Fan-out: TCP members that join and never read, and the server's policy for them.
     pub fanout_slow_readers: usize,
+    /// Fan-out: what the server does with a member that stops reading.
     pub fanout_slow: crate::tcp::SlowPolicy,
+    /// Fan-out: the server's TCP send buffer (`--sndbuf`), in bytes; the OS default if `None`.
     pub fanout_sndbuf: Option<usize>,
+    /// Setup cost: connections (or first datagrams) timed per protocol.
     pub setup_count: u64,
+    /// Show a progress bar on stderr.
     pub progress: bool,
     /// Fan-out and capacity: server on CPU 0, load generator on CPU 1.
     pub pin: bool,
-    /// Capacity: members per protocol, joins per second, lines broadcast.
+    /// Capacity: members per protocol.
     pub capacity_members: usize,
+    /// Capacity: joins per second, both protocols together.
     pub capacity_join_rate: f64,
+    /// Capacity: lines broadcast once everyone has joined.
     pub capacity_broadcasts: u64,
 }
 

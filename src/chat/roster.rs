@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Members in the order they joined.
 #[derive(Debug, Default)]
-pub struct Roster {
+pub(super) struct Roster {
     next: u64,
     order: BTreeMap<u64, PeerId>,
     slot: HashMap<PeerId, u64>,
@@ -14,7 +14,7 @@ pub struct Roster {
 
 impl Roster {
     /// Add `peer` as the newest member (a second insert is ignored).
-    pub fn insert(&mut self, peer: PeerId) {
+    pub(super) fn insert(&mut self, peer: PeerId) {
         if self.slot.contains_key(&peer) {
             return;
         }
@@ -23,22 +23,20 @@ impl Roster {
         self.slot.insert(peer, self.next);
     }
 
-    pub fn remove(&mut self, peer: PeerId) {
+    pub(super) fn remove(&mut self, peer: PeerId) {
         if let Some(k) = self.slot.remove(&peer) {
             self.order.remove(&k);
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Members now.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.order.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     /// Page `page` (from 1) of `size` members, oldest first.
-    pub fn page(&self, page: usize, size: usize) -> impl Iterator<Item = PeerId> + '_ {
+    pub(super) fn page(&self, page: usize, size: usize) -> impl Iterator<Item = PeerId> + '_ {
         let skip = page.saturating_sub(1).saturating_mul(size);
         self.order.values().copied().skip(skip).take(size)
     }

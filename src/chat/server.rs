@@ -20,8 +20,11 @@ const EVENT_QUEUE: usize = 4096;
 /// Everything a chat server can be told.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
+    /// The room: member cap, text limits, announcements.
     pub room: RoomConfig,
+    /// The TCP transport: connection cap, queues, timeouts.
     pub tcp: TcpConfig,
+    /// The UDP transport: member cap, budgets, idle timeout.
     pub udp: UdpConfig,
 }
 

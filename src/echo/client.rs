@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 /// What to ping.
 #[derive(Debug, Clone)]
 pub struct PingConfig {
+    /// The echo server's address.
     pub addr: SocketAddr,
+    /// The protocol to ping over.
     pub proto: Proto,
     /// Pings to send.
     pub count: u64,
@@ -45,8 +47,11 @@ pub const MAX_PING_SIZE: usize = 65_507;
 /// One ping's fate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PingReply {
+    /// The server pinged.
     pub addr: SocketAddr,
+    /// The ping's number, from 1.
     pub seq: u64,
+    /// Payload bytes sent.
     pub size: usize,
     /// `None`: no reply within the timeout (or, with `unreachable`, none possible).
     pub rtt: Option<Duration>,
@@ -54,6 +59,7 @@ pub struct PingReply {
     pub unreachable: bool,
     /// TCP: what came back is not what was sent (not an echo server).
     pub mismatch: bool,
+    /// How long the reply was waited for.
     pub timeout: Duration,
 }
 
@@ -87,20 +93,33 @@ impl fmt::Display for PingReply {
 /// The summary (stable field names for `--json`; times in microseconds).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PingSummary {
+    /// The protocol pinged over.
     pub proto: Proto,
+    /// The server pinged.
     pub addr: SocketAddr,
+    /// Payload bytes per ping.
     pub size: usize,
+    /// Pings sent.
     pub sent: u64,
+    /// Replies received in time.
     pub received: u64,
+    /// Pings without a reply in time.
     pub lost: u64,
+    /// `lost` as a percentage of `sent` (0–100).
     pub loss_pct: f64,
     /// UDP replies that matched no outstanding ping (late or duplicated).
     pub late: u64,
+    /// Shortest round trip, in µs.
     pub min_us: Option<f64>,
+    /// Median round trip, in µs.
     pub p50_us: Option<f64>,
+    /// 90th-percentile round trip, in µs.
     pub p90_us: Option<f64>,
+    /// 99th-percentile round trip, in µs.
     pub p99_us: Option<f64>,
+    /// Longest round trip, in µs.
     pub max_us: Option<f64>,
+    /// Mean round trip, in µs.
     pub mean_us: Option<f64>,
     /// Why the run stopped early, if it did (the server closed or reset the connection).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,7 +169,7 @@ where
 /// [`ping`], stopping early when `stop` is cancelled: the summary then covers the pings
 /// completed so far (one still waiting for its reply is not counted), and no reply
 /// line follows it. The loop runs on a thread of its own with blocking sockets (see
-/// [`super::pinger`]); an interrupted run does not wait for it.
+/// `super::pinger`); an interrupted run does not wait for it.
 pub async fn ping_until<F>(
     cfg: &PingConfig,
     stop: CancellationToken,

@@ -2,14 +2,14 @@
 //! bench's stream sink beside it) and the ping-like client ([`ping`]).
 //!
 //! The UDP server is not a reflector: it never answers a privileged or well-known
-//! responder port, nor its own (see [`crate::udp::reflect`]), never answers with more
+//! responder port, nor its own (see `crate::udp::reflect`), never answers with more
 //! bytes than it got, and answers each source address at most
 //! [`ServerConfig::udp_rate`] datagrams per second (a bounded table of token buckets).
 //! The stream sink's data datagrams are counted, never answered, so they are exempt;
 //! its report requests are answered like echo, on the same budget.
 
 pub mod client;
-pub mod pinger;
+pub(crate) mod pinger;
 mod server;
 pub mod sink;
 
@@ -63,6 +63,7 @@ pub struct Server {
 }
 
 impl Server {
+    /// Bind `addr` for each of `protos` (one port for both; port 0 picks a free one).
     pub async fn bind(
         addr: SocketAddr,
         protos: &[Proto],
@@ -76,6 +77,7 @@ impl Server {
         Ok(Server { sockets, addr, cfg })
     }
 
+    /// The address bound (with the port chosen if 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// What became of one ping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Answered,
     /// No reply within the timeout.
     Lost,
@@ -33,10 +33,10 @@ pub enum Outcome {
 /// … 6.4 s), so that on a lossy path a retransmitted round trip is a slow sample, not a
 /// loss (TCP does not lose, it stalls). `nettool echo` keeps the user's `-W` instead,
 /// as ping does.
-pub const TCP_PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const TCP_PATIENCE: Duration = Duration::from_secs(30);
 
 /// A connected pinger over either protocol.
-pub struct Pinger {
+pub(crate) struct Pinger {
     inner: Inner,
     addr: SocketAddr,
     buf: Vec<u8>,
@@ -59,7 +59,7 @@ struct Tcp {
 }
 
 impl Pinger {
-    pub fn connect(addr: SocketAddr, proto: Proto, timeout: Duration) -> io::Result<Pinger> {
+    pub(crate) fn connect(addr: SocketAddr, proto: Proto, timeout: Duration) -> io::Result<Pinger> {
         let inner = match proto {
             Proto::Tcp => Inner::Tcp(Tcp {
                 stream: tcp_connect(addr, timeout)?,
@@ -87,7 +87,7 @@ impl Pinger {
     }
 
     /// Send `payload` and wait for the same bytes back.
-    pub fn ping(&mut self, payload: &[u8]) -> io::Result<Outcome> {
+    pub(crate) fn ping(&mut self, payload: &[u8]) -> io::Result<Outcome> {
         let deadline = Instant::now() + self.timeout;
         match &mut self.inner {
             Inner::Tcp(t) => {
@@ -207,7 +207,7 @@ fn closed(e: io::Error, addr: SocketAddr) -> io::Error {
 }
 
 /// Whether a blocking socket's error is its read timeout.
-pub fn is_timeout(e: &io::Error) -> bool {
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -216,7 +216,7 @@ pub fn is_timeout(e: &io::Error) -> bool {
 
 /// Put `seq` in the first bytes of a payload (as many as fit), so a late UDP reply is
 /// told apart from the current one.
-pub fn stamp(payload: &mut [u8], seq: u64) {
+pub(crate) fn stamp(payload: &mut [u8], seq: u64) {
     let bytes = seq.to_le_bytes();
     let n = payload.len().min(bytes.len());
     payload[..n].copy_from_slice(&bytes[..n]);

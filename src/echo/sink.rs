@@ -31,13 +31,17 @@ const SESSION_IDLE: Duration = Duration::from_secs(60);
 /// What a TCP sink saw: bytes after the preamble, from the first to the last byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpReport {
+    /// Bytes received after the preamble.
     pub bytes: u64,
+    /// From the first byte to the last, in ns.
     pub elapsed_ns: u64,
 }
 
 impl TcpReport {
+    /// Encoded size, in bytes.
     pub const LEN: usize = 16;
 
+    /// Little-endian `bytes` then `elapsed_ns`.
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
         b[..8].copy_from_slice(&self.bytes.to_le_bytes());
@@ -45,6 +49,7 @@ impl TcpReport {
         b
     }
 
+    /// The inverse of [`TcpReport::encode`].
     pub fn decode(b: &[u8; Self::LEN]) -> TcpReport {
         TcpReport {
             bytes: u64_at(b, 0),
@@ -56,22 +61,29 @@ impl TcpReport {
 /// What a UDP sink saw of one session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UdpReport {
+    /// The session reported on, chosen by the sender.
     pub session: u32,
     /// Datagrams received, duplicates excluded.
     pub received: u64,
+    /// Bytes in those datagrams.
     pub bytes: u64,
+    /// Datagrams that arrived after a later one.
     pub reordered: u64,
+    /// Datagrams received more than once.
     pub duplicates: u64,
     /// RFC 3550 interarrival jitter, nanoseconds.
     pub jitter_ns: u64,
     /// From the first to the last datagram received.
     pub span_ns: u64,
+    /// The highest sequence number received.
     pub highest_seq: u64,
 }
 
 impl UdpReport {
+    /// Encoded size, in bytes: tag, session, seven little-endian u64 counts.
     pub const LEN: usize = 4 + 4 + 7 * 8;
 
+    /// The report datagram: [`REPORT_TAG`], session, then the counts in declaration order.
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];
         b[..4].copy_from_slice(REPORT_TAG);
@@ -91,6 +103,7 @@ impl UdpReport {
         b
     }
 
+    /// The inverse of [`UdpReport::encode`]; `None` if `b` is short or not a report.
     pub fn decode(b: &[u8]) -> Option<UdpReport> {
         if b.len() < Self::LEN || &b[..4] != REPORT_TAG {
             return None;

@@ -1,5 +1,5 @@
 //! Measurement helpers shared by the applications and the bench: latency percentiles
 //! from hdrhistogram ([`latency`]) and per-sender sequence tracking ([`seq`]).
 
-pub mod latency;
-pub mod seq;
+pub(crate) mod latency;
+pub(crate) mod seq;

@@ -39,9 +39,13 @@ pub struct SeqTracker {
     /// Bit i set: `highest - i` was received.
     seen: u128,
     started: bool,
+    /// Numbers skipped and not (yet) filled in by a late arrival.
     pub missing: u64,
+    /// Jumps past the next expected number.
     pub gaps: u64,
+    /// Arrivals older than the newest seen.
     pub reordered: u64,
+    /// Arrivals seen before.
     pub duplicates: u64,
 }
 

@@ -15,27 +15,25 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// A listener with its back-off state.
 #[derive(Debug)]
-pub struct Acceptor {
+pub(crate) struct Acceptor {
     listener: TcpListener,
     backoff: Duration,
 }
 
 impl Acceptor {
     /// Accept on `listener`.
-    pub fn new(listener: TcpListener) -> Self {
+    pub(crate) fn new(listener: TcpListener) -> Self {
         Acceptor {
             listener,
             backoff: BACKOFF_MIN,
         }
     }
 
-    /// Where it listens.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// The next connection; `None` once `shutdown` is cancelled.
-    pub async fn next(&mut self, shutdown: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    pub(crate) async fn next(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Option<(TcpStream, SocketAddr)> {
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => return None,

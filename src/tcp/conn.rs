@@ -28,7 +28,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How long a peer whose connection the server ends has to close its own side.
-pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+pub(super) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// How the serving part of a connection ended.
 enum End {
@@ -41,7 +41,7 @@ enum End {
 }
 
 /// Serve one accepted connection to the end.
-pub async fn run(
+pub(super) async fn run(
     mut stream: TcpStream,
     addr: SocketAddr,
     guard: ConnGuard,

@@ -1,23 +1,23 @@
-//! TCP: the listener with its connection cap ([`TcpTransport`], [`tracker`], [`accept`]), one task
-//! per connection ([`conn`]) reading through one [`reader`] for both formats, a writer
-//! task draining its queue ([`writer`]), the deadline on incomplete input ([`stall`])
-//! and socket options ([`socket`]). Each connection runs in a tracing span of its own
+//! TCP: the listener with its connection cap ([`TcpTransport`], `tracker`, `accept`), one task
+//! per connection (`conn`) reading through one `reader` for both formats, a writer
+//! task draining its queue ([`writer`]), the deadline on incomplete input (`stall`)
+//! and socket options (`socket`). Each connection runs in a tracing span of its own
 //! (`conn{peer=#7 addr=127.0.0.1:40000}`).
 //!
 //! At the cap, the oldest connection that has sent nothing since it connected (for at
-//! least the handshake timeout) is closed to make room (see [`tracker`]): idle
+//! least the handshake timeout) is closed to make room (see `tracker`): idle
 //! connections cannot lock real members out. When there is none, the newcomer gets a
 //! one-line refusal, written at once if the fresh
 //! socket takes it (it nearly always does), else by a short task; such tasks are capped
 //! too, and beyond that the connection is simply closed, so a flood costs no more than
 //! the accepts.
 
-pub mod accept;
-pub mod conn;
-pub mod reader;
-pub mod socket;
-pub mod stall;
-pub mod tracker;
+pub(crate) mod accept;
+mod conn;
+mod reader;
+pub(crate) mod socket;
+mod stall;
+mod tracker;
 pub mod writer;
 
 pub use writer::SlowPolicy;
@@ -110,6 +110,7 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
+    /// Serve chat peers on `listener`.
     pub fn new(listener: TcpListener, cfg: TcpConfig) -> Self {
         let tracker = Tracker::new(cfg.max_conns);
         TcpTransport {
@@ -119,7 +120,7 @@ impl TcpTransport {
         }
     }
 
-    /// A listener at `addr` (see [`socket::listener`]), serving chat peers.
+    /// A listener at `addr` (see `socket::listener`), serving chat peers.
     pub fn bind(addr: SocketAddr, cfg: TcpConfig) -> std::io::Result<Self> {
         Ok(TcpTransport::new(socket::listener(addr)?, cfg))
     }

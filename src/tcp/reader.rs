@@ -29,13 +29,13 @@ use tokio_util::codec::{Decoder, FramedRead};
 /// Malformed binary frames tolerated from one peer before it is dropped.
 const MAX_MALFORMED: u32 = 8;
 /// What a text peer holding an incomplete line too long is told.
-pub const LINE_TIMED_OUT: &str = "timed out: incomplete line";
+pub(super) const LINE_TIMED_OUT: &str = "timed out: incomplete line";
 /// What a nettool peer holding an incomplete frame too long is told.
-pub const FRAME_TIMED_OUT: &str = "timed out: incomplete frame";
+pub(super) const FRAME_TIMED_OUT: &str = "timed out: incomplete frame";
 
 /// What a peer's input amounts to, one at a time.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Input {
+pub(super) enum Input {
     /// A well-formed message.
     Message(ClientMsg),
     /// Input that was refused with this sentence; the peer stays (unless a `Closed`
@@ -49,7 +49,7 @@ pub enum Input {
 
 /// How a connection starts, once the peer's format is known.
 #[derive(Debug)]
-pub enum Opening {
+pub(super) enum Opening {
     /// Join as `nick` (a nettool peer's `Hello`), then handle `first` if any.
     Join {
         nick: Option<String>,
@@ -61,7 +61,7 @@ pub enum Opening {
 
 /// One item of a peer's input, as its codec sees it.
 #[derive(Debug)]
-pub enum Item {
+pub(super) enum Item {
     Msg(ClientMsg),
     /// A text peer's blank line: nothing to do, but a complete item (the stall guard
     /// counts it as one).
@@ -74,7 +74,7 @@ pub enum Item {
 
 /// A peer's bytes in its format: text lines parsed into messages (numbered by the
 /// peer's [`LineParser`]), or binary frames.
-pub enum PeerCodec {
+pub(super) enum PeerCodec {
     Text {
         lines: LineCodec,
         parser: LineParser,
@@ -84,7 +84,7 @@ pub enum PeerCodec {
 
 impl PeerCodec {
     /// The codec for `format`, with its line or frame cap.
-    pub fn new(format: Format, max_line: usize, max_frame: usize) -> Self {
+    pub(super) fn new(format: Format, max_line: usize, max_frame: usize) -> Self {
         match format {
             Format::Text => PeerCodec::Text {
                 lines: LineCodec::new(max_line),
@@ -138,7 +138,7 @@ fn text(parser: &mut LineParser, line: Result<String, WireError>) -> Item {
 type Source = Counted<Chain<Cursor<BytesMut>, OwnedReadHalf>>;
 
 /// A peer's input as [`Input`]s.
-pub struct Reader {
+pub(super) struct Reader {
     frames: Guarded<Source, PeerCodec>,
     format: Format,
     malformed: u32,
@@ -150,7 +150,7 @@ impl Reader {
     /// Read `rd` in `format`, starting with `pre` (bytes already read), counting bytes
     /// into `stats`. An incomplete item may wait `line_timeout`, the first one at most
     /// `handshake`.
-    pub fn new(
+    pub(super) fn new(
         rd: OwnedReadHalf,
         pre: BytesMut,
         format: Format,
@@ -173,14 +173,14 @@ impl Reader {
     }
 
     /// The connection's socket (to set options on it at the end).
-    pub fn socket(&self) -> &TcpStream {
+    pub(super) fn socket(&self) -> &TcpStream {
         self.frames.get_ref().inner.get_ref().1.as_ref()
     }
 
     /// How the connection starts. A text peer joins at once; a nettool peer's first
     /// frame is its `Hello`, waited for `detect` (or, once begun, up to the handshake
     /// deadline); anything else is handled as any later input would be.
-    pub async fn opening(&mut self, detect: Duration) -> Opening {
+    pub(super) async fn opening(&mut self, detect: Duration) -> Opening {
         if self.format == Format::Text {
             return Opening::Join {
                 nick: None,
@@ -200,7 +200,7 @@ impl Reader {
     }
 
     /// The next input. After a `Closed`, there is no more.
-    pub async fn next(&mut self) -> Input {
+    pub(super) async fn next(&mut self) -> Input {
         if let Some(reason) = self.closing.take() {
             return Input::Closed(reason);
         }
@@ -250,7 +250,7 @@ fn io_reason(e: &io::Error) -> LeaveReason {
 }
 
 /// A reader that counts the bytes it reads into the connection's stats.
-pub struct Counted<R> {
+pub(super) struct Counted<R> {
     inner: R,
     stats: Arc<ConnStats>,
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// A TCP listener with `SO_REUSEADDR` and a deep accept backlog.
-pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -21,7 +21,7 @@ pub fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// An accepted chat connection: no Nagle delay, and the kernel send buffer set to
 /// `sndbuf` if given (best effort, logged).
-pub fn tune(stream: &TcpStream, sndbuf: Option<usize>) {
+pub(crate) fn tune(stream: &TcpStream, sndbuf: Option<usize>) {
     let _ = stream.set_nodelay(true);
     if let Some(n) = sndbuf {
         if let Err(e) = socket2::SockRef::from(stream).set_send_buffer_size(n) {
@@ -32,7 +32,7 @@ pub fn tune(stream: &TcpStream, sndbuf: Option<usize>) {
 
 /// Make the coming close a reset (`SO_LINGER` 0): the only thing that makes a peer
 /// such as netcat, which keeps its side open after the server's FIN, notice the end.
-pub fn reset_on_close(stream: &TcpStream) {
+pub(crate) fn reset_on_close(stream: &TcpStream) {
     if let Err(e) = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
         tracing::debug!(error = %e, "cannot set SO_LINGER");
     }

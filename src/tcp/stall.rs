@@ -23,14 +23,14 @@ use tokio::time::{sleep_until, Instant, Sleep};
 use tokio_util::codec::{Decoder, FramedRead};
 
 /// What [`Guarded::next`] yields: a decoded item (or the codec's error), or a time-out.
-pub type Guard<D> = Result<Result<<D as Decoder>::Item, <D as Decoder>::Error>, TimedOut>;
+pub(super) type Guard<D> = Result<Result<<D as Decoder>::Item, <D as Decoder>::Error>, TimedOut>;
 
 /// The peer held an incomplete item past its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedOut;
+pub(super) struct TimedOut;
 
 /// `frames`, with a deadline on incomplete input.
-pub struct Guarded<R, D> {
+pub(super) struct Guarded<R, D> {
     frames: FramedRead<R, D>,
     stats: Arc<ConnStats>,
     limit: Duration,
@@ -44,7 +44,7 @@ pub struct Guarded<R, D> {
 impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
     /// Guard `frames` (whose read buffer may already hold bytes), counting arrivals in
     /// `stats`; an incomplete item may wait `limit`, the first one at most `handshake`.
-    pub fn new(
+    pub(super) fn new(
         frames: FramedRead<R, D>,
         stats: Arc<ConnStats>,
         limit: Duration,
@@ -66,17 +66,17 @@ impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
     }
 
     /// The reader underneath.
-    pub fn get_ref(&self) -> &R {
+    pub(super) fn get_ref(&self) -> &R {
         self.frames.get_ref()
     }
 
     /// Whether an incomplete item is being waited for.
-    pub fn holding_partial(&self) -> bool {
+    pub(super) fn holding_partial(&self) -> bool {
         self.timer.is_some()
     }
 
     /// The next item; `Some(Err(TimedOut))` once an incomplete one has waited too long.
-    pub async fn next(&mut self) -> Option<Guard<D>> {
+    pub(super) async fn next(&mut self) -> Option<Guard<D>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 

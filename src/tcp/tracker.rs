@@ -32,13 +32,13 @@ struct Entry {
 }
 
 /// The table of live connections.
-pub struct Tracker {
+pub(super) struct Tracker {
     permits: Arc<Semaphore>,
     conns: Mutex<HashMap<PeerId, Entry>>,
 }
 
 impl Tracker {
-    pub fn new(max_conns: usize) -> Arc<Self> {
+    pub(super) fn new(max_conns: usize) -> Arc<Self> {
         Arc::new(Tracker {
             permits: Arc::new(Semaphore::new(max_conns)),
             conns: Mutex::new(HashMap::new()),
@@ -46,7 +46,7 @@ impl Tracker {
     }
 
     /// Admit a connection from `addr`, or `None` when the cap is reached.
-    pub fn admit(self: &Arc<Self>, addr: SocketAddr) -> Option<ConnGuard> {
+    pub(super) fn admit(self: &Arc<Self>, addr: SocketAddr) -> Option<ConnGuard> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let peer = PeerId::next();
         let stats = Arc::new(ConnStats::default());
@@ -68,7 +68,7 @@ impl Tracker {
 
     /// Like [`Tracker::admit`], waiting up to `wait` for a slot (one being freed by an
     /// eviction).
-    pub async fn admit_within(
+    pub(super) async fn admit_within(
         self: &Arc<Self>,
         addr: SocketAddr,
         wait: Duration,
@@ -83,7 +83,7 @@ impl Tracker {
 
     /// Close the oldest connection that has sent nothing for at least `grace`, to make
     /// room for a newcomer; `false` when there is none.
-    pub fn evict_idle(&self, grace: Duration) -> bool {
+    pub(super) fn evict_idle(&self, grace: Duration) -> bool {
         let conns = self.lock();
         let victim = conns
             .iter()
@@ -110,7 +110,7 @@ impl Tracker {
 }
 
 /// Held by a connection's task; dropping it untracks the connection and frees its permit.
-pub struct ConnGuard {
+pub(super) struct ConnGuard {
     pub peer: PeerId,
     pub stats: Arc<ConnStats>,
     tracker: Arc<Tracker>,

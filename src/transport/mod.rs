@@ -43,15 +43,20 @@ impl std::fmt::Display for PeerId {
 /// How a peer speaks: a nettool peer (binary) or a person with netcat (text lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Length-prefixed bincode frames (TCP) or tagged datagrams (UDP), spoken by nettool clients.
     Binary,
+    /// UTF-8 lines, one message per line, for netcat, telnet and other plain-text peers.
     Text,
 }
 
 /// What the room may know about a peer.
 #[derive(Debug, Clone)]
 pub struct PeerInfo {
+    /// The transport protocol the peer came in on.
     pub proto: Proto,
+    /// The peer's socket address (its source address for UDP).
     pub addr: SocketAddr,
+    /// Whether the peer speaks binary or text.
     pub format: Format,
 }
 
@@ -75,7 +80,9 @@ pub enum Close {
 
 /// The room's handle on one peer. `send` never blocks the room.
 pub trait PeerSink: Send + Sync {
+    /// Queue `msg` for the peer without blocking; fails if the queue is full or the peer gone.
     fn send(&self, msg: &Arc<Outgoing>) -> Result<(), SendError>;
+    /// Close the peer, flushing or dropping what is queued as `how` says.
     fn close(&self, how: Close);
 }
 
@@ -83,9 +90,13 @@ pub trait PeerSink: Send + Sync {
 pub enum Event {
     /// A peer arrived. `nick` is the name it asked for, if any.
     Joined {
+        /// The transport's id for the new peer.
         peer: PeerId,
+        /// Its protocol, address and format.
         info: PeerInfo,
+        /// The nickname it asked for, if any.
         nick: Option<String>,
+        /// The room's handle for sending to the peer and closing it.
         sink: Box<dyn PeerSink>,
     },
     /// A well-formed message from a joined peer.

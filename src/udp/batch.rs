@@ -11,7 +11,7 @@ const MAX_UDP: usize = 65_536;
 /// Batched UDP receive: one `recvmmsg` takes up to [`quinn_udp::BATCH_SIZE`] reads, and
 /// with GRO (enabled where the kernel has it) one read may carry up to 64 datagrams
 /// from a GSO sender. Buffers are allocated once.
-pub struct BatchRecv {
+pub(crate) struct BatchRecv {
     state: quinn_udp::UdpSocketState,
     bufs: Vec<Vec<u8>>,
     meta: Vec<quinn_udp::RecvMeta>,
@@ -19,7 +19,7 @@ pub struct BatchRecv {
 }
 
 impl BatchRecv {
-    pub fn new(socket: &UdpSocket) -> io::Result<Self> {
+    pub(crate) fn new(socket: &UdpSocket) -> io::Result<Self> {
         Ok(BatchRecv {
             state: quinn_udp::UdpSocketState::new(socket.into())?,
             bufs: vec![vec![0; MAX_UDP]; quinn_udp::BATCH_SIZE],
@@ -29,7 +29,7 @@ impl BatchRecv {
     }
 
     /// Wait until something is queued, then read as much as one batch holds.
-    pub async fn recv(&mut self, socket: &UdpSocket) -> io::Result<()> {
+    pub(crate) async fn recv(&mut self, socket: &UdpSocket) -> io::Result<()> {
         let BatchRecv {
             state,
             bufs,
@@ -56,7 +56,7 @@ impl BatchRecv {
     }
 
     /// The datagrams the last [`BatchRecv::recv`] read, each with its source.
-    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+    pub(crate) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
         self.meta[..self.got]
             .iter()
             .zip(&self.bufs)
@@ -71,12 +71,12 @@ impl BatchRecv {
 /// Sends runs of equal-sized datagrams to one peer in one system call with UDP GSO
 /// where the kernel has it (the kernel, or the receiver's GRO, splits them), one
 /// `send` per datagram where it does not. For a blocking socket.
-pub struct GsoSender {
+pub(crate) struct GsoSender {
     state: quinn_udp::UdpSocketState,
 }
 
 impl GsoSender {
-    pub fn new(socket: &std::net::UdpSocket) -> io::Result<Self> {
+    pub(crate) fn new(socket: &std::net::UdpSocket) -> io::Result<Self> {
         let state = quinn_udp::UdpSocketState::new(socket.into())?;
         // quinn-udp makes the socket non-blocking; this sender waits for buffer space.
         socket.set_nonblocking(false)?;
@@ -84,13 +84,13 @@ impl GsoSender {
     }
 
     /// How many datagrams of `size` bytes one call may carry (at least 1).
-    pub fn batch(&self, size: usize) -> usize {
+    pub(crate) fn batch(&self, size: usize) -> usize {
         let by_len = (MAX_UDP - 1) / size.max(1);
         self.state.max_gso_segments().min(by_len).max(1)
     }
 
     /// Send `datagrams`, back to back, each `size` bytes (the last may be shorter).
-    pub fn send(
+    pub(crate) fn send(
         &self,
         socket: &std::net::UdpSocket,
         to: SocketAddr,

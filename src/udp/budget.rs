@@ -10,20 +10,25 @@ use tokio::time::Instant;
 /// A sustained rate and a burst, in datagrams (or messages). `per_sec == 0`: unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
+    /// Sustained rate, per second; 0 means unlimited.
     pub per_sec: u32,
+    /// Items allowed at once after a quiet spell (the bucket's size; at least 1).
     pub burst: u32,
 }
 
 impl Rate {
+    /// No limit at all.
     pub const UNLIMITED: Rate = Rate {
         per_sec: 0,
         burst: 0,
     };
 
+    /// `per_sec` per second sustained, bursts of `burst`.
     pub fn new(per_sec: u32, burst: u32) -> Rate {
         Rate { per_sec, burst }
     }
 
+    /// Whether this rate limits nothing (`per_sec == 0`).
     pub fn is_unlimited(&self) -> bool {
         self.per_sec == 0
     }
@@ -51,6 +56,7 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// A full bucket for `rate`, as of `now`.
     pub fn new(rate: Rate, now: Instant) -> Self {
         TokenBucket {
             tokens: rate.capacity(),
@@ -101,6 +107,7 @@ pub struct PerSource {
 }
 
 impl PerSource {
+    /// A table of at most `cap` sources (at least 1), each held to `rate`.
     pub fn new(rate: Rate, cap: usize) -> Self {
         PerSource {
             rate,
@@ -110,10 +117,12 @@ impl PerSource {
         }
     }
 
+    /// Sources tracked now.
     pub fn len(&self) -> usize {
         self.buckets.len()
     }
 
+    /// Whether no source is tracked.
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }

@@ -19,10 +19,10 @@ use tokio::time::Instant;
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I).
 const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Characters in a text code (5 bits each).
-pub const CODE_LEN: usize = 6;
+pub(super) const CODE_LEN: usize = 6;
 
 /// Makes and checks tokens for one server.
-pub struct CookieJar {
+pub(super) struct CookieJar {
     key: [u8; 16],
     epoch: Instant,
     period: Duration,
@@ -30,7 +30,7 @@ pub struct CookieJar {
 
 impl CookieJar {
     /// A jar with a fresh random key.
-    pub fn new(period: Duration) -> Self {
+    pub(super) fn new(period: Duration) -> Self {
         let mut key = [0u8; 16];
         if let Err(e) = getrandom::fill(&mut key) {
             // std's hasher keys come from the OS too, by another path.
@@ -44,7 +44,7 @@ impl CookieJar {
         Self::with_key(key, period, Instant::now())
     }
 
-    pub fn with_key(key: [u8; 16], period: Duration, epoch: Instant) -> Self {
+    pub(super) fn with_key(key: [u8; 16], period: Duration, epoch: Instant) -> Self {
         CookieJar {
             key,
             epoch,
@@ -70,24 +70,24 @@ impl CookieJar {
     }
 
     /// The binary token for `addr` now.
-    pub fn token(&self, addr: SocketAddr, now: Instant) -> [u8; 8] {
+    pub(super) fn token(&self, addr: SocketAddr, now: Instant) -> [u8; 8] {
         self.mac(b'B', addr, self.bucket(now)).to_be_bytes()
     }
 
     /// Whether `token` was made for `addr` in this bucket or the previous one.
-    pub fn check_token(&self, addr: SocketAddr, token: [u8; 8], now: Instant) -> bool {
+    pub(super) fn check_token(&self, addr: SocketAddr, token: [u8; 8], now: Instant) -> bool {
         self.recent(now)
             .any(|b| self.mac(b'B', addr, b).to_be_bytes() == token)
     }
 
     /// The text code for `addr` now.
-    pub fn code(&self, addr: SocketAddr, now: Instant) -> String {
+    pub(super) fn code(&self, addr: SocketAddr, now: Instant) -> String {
         code_of(self.mac(b'T', addr, self.bucket(now)))
     }
 
     /// Whether `typed` (any case, spaces around ignored) is `addr`'s code, this bucket or
     /// the previous one.
-    pub fn check_code(&self, addr: SocketAddr, typed: &str, now: Instant) -> bool {
+    pub(super) fn check_code(&self, addr: SocketAddr, typed: &str, now: Instant) -> bool {
         let typed = typed.trim().to_ascii_uppercase();
         typed.len() == CODE_LEN
             && self

@@ -49,11 +49,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How long an address dropped for silence is told so when it speaks again.
-pub const DROPPED_MEMORY: Duration = Duration::from_secs(600);
+pub(super) const DROPPED_MEMORY: Duration = Duration::from_secs(600);
 
 /// What to do with one datagram from a stranger.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict<'a> {
+pub(super) enum Verdict<'a> {
     /// Send nothing (counted).
     Ignore,
     /// Send these bytes back; they are within the 3× rule.
@@ -76,7 +76,7 @@ enum Reply {
 
 /// The decisions about strangers, and the little they need: the key for tokens and
 /// codes, one budget for all strangers, and the addresses lately dropped for silence.
-pub struct Gate {
+pub(super) struct Gate {
     pub(super) jar: CookieJar,
     strangers: TokenBucket,
     handshake_rate: Rate,
@@ -89,11 +89,11 @@ pub struct Gate {
 
 impl Gate {
     /// A gate for a server bound to `own_port`, with a fresh random key.
-    pub fn new(cfg: &UdpConfig, own_port: u16, stats: Arc<GuardStats>) -> Self {
+    pub(super) fn new(cfg: &UdpConfig, own_port: u16, stats: Arc<GuardStats>) -> Self {
         Self::with_jar(CookieJar::new(cfg.cookie_period), cfg, own_port, stats)
     }
 
-    pub fn with_jar(
+    pub(super) fn with_jar(
         jar: CookieJar,
         cfg: &UdpConfig,
         own_port: u16,
@@ -112,7 +112,12 @@ impl Gate {
     }
 
     /// Decide about `data` from `from`, which is not a member.
-    pub fn stranger<'a>(&mut self, data: &'a [u8], from: SocketAddr, now: Instant) -> Verdict<'a> {
+    pub(super) fn stranger<'a>(
+        &mut self,
+        data: &'a [u8],
+        from: SocketAddr,
+        now: Instant,
+    ) -> Verdict<'a> {
         bump(&self.stats.stranger_bytes, data.len() as u64);
         if data.is_empty()
             || data.len() > self.max_datagram
@@ -179,7 +184,7 @@ impl Gate {
     }
 
     /// The answer to an address that proved itself when the registry is full.
-    pub fn room_full(&self, format: Format, got: usize) -> Verdict<'static> {
+    pub(super) fn room_full(&self, format: Format, got: usize) -> Verdict<'static> {
         let full = ServerMsg::Refused(Refusal::RoomFull);
         match format {
             Format::Binary => self.answer(Reply::Binary(full), got),
@@ -188,7 +193,7 @@ impl Gate {
     }
 
     /// `addr`, a text member, was dropped for silence: say so when it speaks again.
-    pub fn dropped_for_silence(&mut self, addr: SocketAddr, now: Instant) {
+    pub(super) fn dropped_for_silence(&mut self, addr: SocketAddr, now: Instant) {
         self.dropped.insert(addr, now);
     }
 

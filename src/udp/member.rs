@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 /// Turn `data` from the member `e` into events (appended to `out`). Returns whether
 /// the member said goodbye (its entry is then to be removed).
-pub fn read(
+pub(super) fn read(
     e: &mut Entry,
     data: &[u8],
     now: Instant,

@@ -1,9 +1,9 @@
 //! UDP: one socket for every peer ([`UdpTransport`], the serve loop), the peer registry
-//! keyed by source address ([`registry`]) with a cap and idle expiry, a member's
-//! datagrams as events ([`member`]), the room's handle on a peer ([`sink`]), and the
+//! keyed by source address (`registry`) with a cap and idle expiry, a member's
+//! datagrams as events (`member`), the room's handle on a peer ([`sink`]), and the
 //! defences a connectionless server needs against forged sources: address validation
-//! ([`gate`], with [`cookie`] for its tokens), rate budgets ([`budget`]) and the sources
-//! never answered ([`reflect`]).
+//! (`gate`, with `cookie` for its tokens), rate budgets ([`budget`]) and the sources
+//! never answered (`reflect`).
 //!
 //! Each datagram is self-describing: one that starts with a NUL byte is binary (a
 //! nettool message, or a [`Handshake`](crate::wire::Handshake)), anything else is text (one or more lines), so
@@ -15,7 +15,7 @@
 //! until it has shown it receives what is sent there, and it never answers such an
 //! address with more than 3× the bytes of the datagram it answers (the anti-amplification
 //! rule of QUIC, RFC 9000 §8), nor answers more than [`UdpConfig::handshake_rate`]
-//! unvalidated datagrams per second in all. The decisions are the [`gate`]'s (free of
+//! unvalidated datagrams per second in all. The decisions are the `gate`'s (free of
 //! I/O; its docs list what each length of first line is answered with).
 //!
 //! * Binary: `Hello` → [`Handshake::Retry`](crate::wire::Handshake::Retry) with a token
@@ -30,22 +30,22 @@
 //!
 //! A registered member spends one token per message from a bucket of
 //! [`UdpConfig::rate`]; messages over budget are dropped and counted, and the member is
-//! told at most once per [`NOTICE_EVERY`] ([`member`]). A silent text member is warned
-//! before it is dropped, and told it was dropped when it speaks again ([`registry`],
-//! [`gate`]).
+//! told at most once per [`NOTICE_EVERY`] (`member`). A silent text member is warned
+//! before it is dropped, and told it was dropped when it speaks again (`registry`,
+//! `gate`).
 //!
 //! The room's messages leave through one writer task ([`writer`]) that packs each
 //! peer's queued messages into as few datagrams as the cap allows.
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod budget;
-pub mod cookie;
-pub mod gate;
-pub mod member;
-pub mod reflect;
-pub mod registry;
+mod cookie;
+mod gate;
+mod member;
+pub(crate) mod reflect;
+mod registry;
 pub mod sink;
-pub mod socket;
+pub(crate) mod socket;
 pub mod writer;
 
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, Transport};
@@ -121,8 +121,9 @@ impl Default for UdpConfig {
 pub struct GuardStats {
     /// Answers (`Retry`, challenge line, refusal) sent to unvalidated addresses.
     pub challenges: AtomicU64,
-    /// Bytes in those answers, and bytes received from unvalidated addresses.
+    /// Bytes in those answers.
     pub challenge_bytes: AtomicU64,
+    /// Bytes received from unvalidated addresses.
     pub stranger_bytes: AtomicU64,
     /// Addresses that proved themselves.
     pub validated: AtomicU64,
@@ -152,6 +153,7 @@ pub struct UdpTransport {
 }
 
 impl UdpTransport {
+    /// Serve chat peers on `socket`.
     pub fn new(socket: UdpSocket, cfg: UdpConfig) -> Self {
         let (writer, queue) = mpsc::channel(writer::QUEUE);
         let own_port = socket.local_addr().map_or(0, |a| a.port());
@@ -168,7 +170,7 @@ impl UdpTransport {
         }
     }
 
-    /// A socket at `addr` (see [`socket::bind`]), serving chat peers.
+    /// A socket at `addr` (see `socket::bind`), serving chat peers.
     pub fn bind(addr: SocketAddr, cfg: UdpConfig) -> std::io::Result<Self> {
         Ok(UdpTransport::new(socket::bind(addr)?, cfg))
     }

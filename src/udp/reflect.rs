@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// Well-known UDP responders above 1024, and nettool's own default ports.
-pub const LOOP_PORTS: &[u16] = &[
+pub(crate) const LOOP_PORTS: &[u16] = &[
     1900,  // SSDP
     3702,  // WS-Discovery
     5353,  // mDNS
@@ -23,7 +23,7 @@ pub const LOOP_PORTS: &[u16] = &[
 ];
 
 /// Whether a datagram from `from` may be answered by a server bound to port `own_port`.
-pub fn answerable(from: SocketAddr, own_port: u16) -> bool {
+pub(crate) fn answerable(from: SocketAddr, own_port: u16) -> bool {
     let port = from.port();
     let bad_ip = match from.ip() {
         IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 /// One registered address.
 #[derive(Debug)]
-pub struct Entry {
+pub(super) struct Entry {
     pub peer: PeerId,
     pub format: Format,
     pub last_seen: Instant,
@@ -40,7 +40,7 @@ pub struct Entry {
 
 /// What a sweep found.
 #[derive(Debug, Default)]
-pub struct Sweep {
+pub(super) struct Sweep {
     /// Text members to warn now.
     pub warn: Vec<SocketAddr>,
     /// Members dropped for silence (already forgotten).
@@ -49,43 +49,47 @@ pub struct Sweep {
 
 /// How long before a silent text member is dropped it is warned: a third of the idle
 /// timeout (10 s of 30 s).
-pub fn warn_lead(idle: Duration) -> Duration {
+pub(super) fn warn_lead(idle: Duration) -> Duration {
     idle / 3
 }
 
 /// Registered peers, at most `cap`.
 #[derive(Debug)]
-pub struct Registry {
+pub(super) struct Registry {
     peers: HashMap<SocketAddr, Entry>,
     cap: usize,
 }
 
 impl Registry {
-    pub fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize) -> Self {
         Registry {
             peers: HashMap::new(),
             cap,
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Registered peers now.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.peers.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// Whether no peer is registered.
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
         self.peers.is_empty()
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.peers.len() >= self.cap
     }
 
-    pub fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Entry> {
+    pub(super) fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Entry> {
         self.peers.get_mut(addr)
     }
 
     /// Register `addr`; `None` when the registry is full.
-    pub fn insert(
+    pub(super) fn insert(
         &mut self,
         addr: SocketAddr,
         format: Format,
@@ -115,7 +119,7 @@ impl Registry {
     }
 
     /// Forget `addr` if it still belongs to `peer` (it may have rejoined since).
-    pub fn remove(&mut self, addr: &SocketAddr, peer: PeerId) -> bool {
+    pub(super) fn remove(&mut self, addr: &SocketAddr, peer: PeerId) -> bool {
         if self.peers.get(addr).is_some_and(|e| e.peer == peer) {
             self.peers.remove(addr);
             true
@@ -126,7 +130,7 @@ impl Registry {
 
     /// Warn text members silent for `idle` less [`warn_lead`], and drop members silent
     /// for `idle` (text members: warned at least the lead ago).
-    pub fn sweep(&mut self, now: Instant, idle: Duration) -> Sweep {
+    pub(super) fn sweep(&mut self, now: Instant, idle: Duration) -> Sweep {
         let lead = warn_lead(idle);
         let mut out = Sweep::default();
         self.peers.retain(|addr, e| {

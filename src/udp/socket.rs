@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 
 /// Kernel buffer size asked for on UDP sockets (the kernel may grant less: `rmem_max`).
-pub const UDP_BUFFER: usize = 4 << 20;
+pub(crate) const UDP_BUFFER: usize = 4 << 20;
 
 /// A non-blocking UDP socket with large kernel buffers, bound to `addr`.
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: the kernel caps these at net.core.{r,w}mem_max.
     let _ = socket.set_recv_buffer_size(UDP_BUFFER);
@@ -21,7 +21,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// A connected client UDP socket with large kernel buffers.
-pub async fn connect(peer: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) async fn connect(peer: SocketAddr) -> io::Result<UdpSocket> {
     let local: SocketAddr = if peer.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -34,7 +34,7 @@ pub async fn connect(peer: SocketAddr) -> io::Result<UdpSocket> {
 
 /// A blocking client UDP socket connected to `peer`, with a large send buffer (the
 /// bench's stream sender, which runs on a thread of its own).
-pub fn blocking_connect(peer: SocketAddr) -> io::Result<std::net::UdpSocket> {
+pub(crate) fn blocking_connect(peer: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let local: SocketAddr = if peer.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {

@@ -31,12 +31,19 @@ const LEN_HEADER: usize = 4;
 /// Why bytes off the wire were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// A frame or datagram longer than the limit.
     #[error("frame larger than the maximum of {max} bytes")]
-    TooLarge { max: usize },
+    TooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// Bytes that do not decode as a message; the text says why.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A text line that is not valid UTF-8.
     #[error("invalid UTF-8 in a text line")]
     InvalidUtf8,
+    /// The underlying read failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -183,6 +190,7 @@ pub struct FrameCodec<D, E> {
 }
 
 impl<D, E> FrameCodec<D, E> {
+    /// A codec refusing frames longer than `max_frame` bytes (payload, without the 4-byte header).
     pub fn new(max_frame: usize) -> Self {
         let inner = LengthDelimitedCodec::builder()
             .length_field_type::<u32>()

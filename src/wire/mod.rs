@@ -10,7 +10,7 @@
 //! bincode is only ever named in `binary.rs`, so changing the encoding touches one file.
 
 pub mod binary;
-pub mod message;
+mod message;
 pub mod outgoing;
 #[cfg(feature = "testing")]
 #[doc(hidden)]

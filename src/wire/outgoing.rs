@@ -45,6 +45,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// Wrap `msg`; nothing is encoded until a form is first asked for.
     pub fn new(msg: ServerMsg) -> Self {
         Outgoing {
             msg,
@@ -54,6 +55,7 @@ impl Outgoing {
         }
     }
 
+    /// The message itself.
     pub fn msg(&self) -> &ServerMsg {
         &self.msg
     }

@@ -35,6 +35,7 @@ pub struct LineCodec {
 }
 
 impl LineCodec {
+    /// A codec refusing lines longer than `max_line` bytes (without the newline).
     pub fn new(max_line: usize) -> Self {
         LineCodec {
             inner: LinesCodec::new_with_max_length(max_line),

@@ -54,6 +54,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// What to load a room with.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
+    /// The chat server's address.
     pub addr: SocketAddr,
     /// One member per entry: its protocol and the lines per second it sends (0: none).
     pub members: Vec<(Proto, f64)>,
@@ -270,14 +271,17 @@ impl Load {
         w.from_us.store(from_us, Ordering::Relaxed);
     }
 
+    /// Members in the load.
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
+    /// Whether the load has no members.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
+    /// The nickname of member `idx` (panics if out of range).
     pub fn nick(&self, idx: usize) -> &str {
         &self.members[idx].nick
     }

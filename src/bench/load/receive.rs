@@ -18,15 +18,20 @@ use tokio::time::Instant;
 /// One sender as one receiver saw it.
 #[derive(Debug, Default, Clone)]
 pub struct FromSender {
+    /// Lines counted from this sender (sent inside the window).
     pub count: u64,
+    /// The first sequence number counted from it.
     pub first: Option<u64>,
+    /// Its sequence numbers: gaps, reordering, duplicates.
     pub tracker: SeqTracker,
 }
 
 /// Everything one member received.
 #[derive(Debug)]
 pub struct Tally {
+    /// The receiving member's index in the load.
     pub idx: usize,
+    /// The protocol it is connected over.
     pub proto: Proto,
     /// Load lines sent inside the window, indexed by sender.
     pub from: Vec<FromSender>,
@@ -34,8 +39,11 @@ pub struct Tally {
     pub chats: u64,
     /// Delivery latency of the lines in `from`, in nanoseconds.
     pub latency: Histogram<u64>,
+    /// The reason the server gave if it said `Bye`.
     pub bye: Option<LeaveReason>,
+    /// The read error that ended it, if one did.
     pub error: Option<String>,
+    /// Whether its connection closed before the end.
     pub closed: bool,
 }
 

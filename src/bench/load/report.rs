@@ -9,6 +9,7 @@ use std::fmt;
 /// What a finished load counted.
 #[derive(Debug)]
 pub struct Report {
+    /// What each member received, in member order.
     pub tallies: Vec<Tally>,
     /// Lines said by each member (its last sequence number).
     pub sent: Vec<u64>,
@@ -23,15 +24,22 @@ pub struct Report {
 /// Totals over one kind of (sender, receiver) pair.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Totals {
+    /// (sender, receiver) pairs of this kind.
     pub pairs: u64,
+    /// Lines due over those pairs.
     pub expected: u64,
+    /// Lines received, duplicates excluded.
     pub received: u64,
+    /// Lines never received.
     pub missing: u64,
+    /// Lines that arrived after a later one from the same sender.
     pub reordered: u64,
+    /// Lines received more than once.
     pub duplicates: u64,
 }
 
 impl Totals {
+    /// `missing` as a percentage of `expected` (0–100; 0 when nothing was due).
     pub fn loss_pct(&self) -> f64 {
         if self.expected == 0 {
             0.0

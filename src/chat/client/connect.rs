@@ -35,18 +35,24 @@ pub enum Incoming {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
+    /// A nettool server: typed binary messages.
     Binary,
+    /// Something else (netcat, a text-only server): plain lines.
     Text,
 }
 
 /// The sending half of a [`Conn`].
-pub type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>>;
+pub(crate) type MsgSink = Pin<Box<dyn Sink<ClientMsg, Error = WireError> + Send>>;
 
 /// A connected chat session.
 pub struct Conn {
+    /// The protocol connected over.
     pub proto: Proto,
+    /// Whether the server turned out to speak binary or text.
     pub mode: Mode,
+    /// What the server sends, decoded; ends when the connection does.
     pub rx: BoxStream<'static, Result<Incoming, WireError>>,
+    /// Where to send messages to the server.
     pub tx: MsgSink,
 }
 
@@ -283,4 +289,4 @@ fn text_of(msg: ClientMsg) -> Option<String> {
 }
 
 /// How long the client waits for a nettool server to show itself by default.
-pub const DEFAULT_DETECT: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_DETECT: Duration = Duration::from_secs(1);

@@ -1,12 +1,12 @@
 //! The chat client: [`connect`] (binary protocol, or text fallback against a server
-//! that is not nettool), [`stats`] (loss, reorder, duplicates, latency from sequence
+//! that is not nettool), `stats` (loss, reorder, duplicates, latency from sequence
 //! numbers), [`run`] (the interactive loop over any reader/writer, and how it ended)
-//! and [`stdio`] (the `nettool chat` command: stdin/stdout, signals, exit status).
+//! and `stdio` (the `nettool chat` command: stdin/stdout, signals, exit status).
 
-pub mod connect;
-pub mod run;
-pub mod stats;
-pub mod stdio;
+pub(crate) mod connect;
+mod run;
+mod stats;
+mod stdio;
 
 pub use connect::{connect, Conn, Incoming, Mode};
 pub use run::{run, run_until, End};
@@ -20,11 +20,17 @@ use std::time::Duration;
 /// How a client connects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    /// The server's address.
     pub addr: SocketAddr,
+    /// The protocol to connect over.
     pub proto: Proto,
+    /// The nickname to ask for; the server picks one if `None`.
     pub nick: Option<String>,
+    /// Longest text line accepted from the server, in bytes.
     pub max_line: usize,
+    /// Longest binary frame accepted from the server (TCP), in bytes.
     pub max_frame: usize,
+    /// Largest datagram accepted from the server (UDP), in bytes.
     pub max_datagram: usize,
     /// Print the stats report as JSON on exit.
     pub json: bool,

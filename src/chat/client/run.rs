@@ -21,7 +21,7 @@ const BYE_WAIT: Duration = Duration::from_secs(1);
 
 /// UDP keepalives sent in a row without a datagram back before the server counts as
 /// lost (the server answers each with a `Pong`).
-pub const KEEPALIVES_UNANSWERED: u32 = 3;
+pub(super) const KEEPALIVES_UNANSWERED: u32 = 3;
 
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use crate::measure::seq::{Anomaly, SeqTracker};
+pub(super) use crate::measure::seq::{Anomaly, SeqTracker};
 
 /// Everything a client measured.
 pub struct ClientStats {
@@ -44,22 +44,34 @@ impl Default for ClientStats {
 /// A latency distribution in milliseconds.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LatencyMs {
+    /// Median, in ms.
     pub p50: f64,
+    /// 90th percentile, in ms.
     pub p90: f64,
+    /// 99th percentile, in ms.
     pub p99: f64,
+    /// Largest, in ms.
     pub max: f64,
+    /// Mean, in ms.
     pub mean: f64,
 }
 
 /// `/stats`, and the `--json` report on exit.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StatsReport {
+    /// Chat messages received.
     pub received: u64,
+    /// Distinct senders heard from, departed ones included.
     pub senders: usize,
+    /// Jumps in a sender's sequence numbers (each a run of missing messages).
     pub gaps: u64,
+    /// Messages never received (sequence numbers skipped and not filled in later).
     pub missing: u64,
+    /// Messages that arrived after a later one from the same sender.
     pub reordered: u64,
+    /// Messages received more than once.
     pub duplicates: u64,
+    /// Send-to-receive latency percentiles, in ms; `None` before the first message.
     pub latency_ms: Option<LatencyMs>,
     /// How the session ended (set by [`super::run`] when it returns).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,6 +110,7 @@ impl ClientStats {
         }
     }
 
+    /// The counts so far, over current and departed senders.
     pub fn report(&self) -> StatsReport {
         let sum = |f: fn(&SeqTracker) -> u64| self.senders.values().map(f).sum::<u64>();
         let d = &self.departed;
