@@ -93,7 +93,7 @@ impl Encoder<String> for LineCodec {
 /// `Ok(None)` for a blank line; `Err` with a user-facing message for an unknown command.
 /// Transports keep the numbering in a [`LineParser`].
 pub fn parse_line(line: &str, next_seq: &mut u64) -> Result<Option<ClientMsg>, String> {
-    let line = line.trim_end_matches(['\r', '\n']);
+    let line = line_end(line);
     if line.trim().is_empty() {
         return Ok(None);
     }
@@ -145,7 +145,13 @@ const REFUSAL: &str = "! ";
 
 /// The code in a proof-of-address line (`/ok K7Q2MX`), if it is one.
 pub fn proof(line: &str) -> Option<&str> {
-    line.trim_end_matches(['\r', '\n']).strip_prefix(OK_COMMAND)
+    line_end(line).strip_prefix(OK_COMMAND)
+}
+
+/// A line without its ending: `\n`, `\r\n`, or telnet's `\r\0` (RFC 854: a bare CR is
+/// sent as CR NUL, which telnet does when its input is piped).
+fn line_end(line: &str) -> &str {
+    line.trim_end_matches(['\r', '\n', '\0'])
 }
 
 /// Whether a line is one a server sends (a notice or a refusal): a server never answers
@@ -371,6 +377,13 @@ mod tests {
             None
         );
         assert_eq!(parse_notice("alice: 3 messages dropped"), None);
+    }
+
+    #[test]
+    fn telnet_line_endings_are_line_endings() {
+        let mut seq = 1;
+        assert_eq!(parse_line("/who\r\0", &mut seq), Ok(Some(ClientMsg::Who)));
+        assert_eq!(proof("/ok K7Q2MX\r\0"), Some("K7Q2MX"));
     }
 
     #[test]
