@@ -118,7 +118,11 @@ impl Shuttle {
                 stop: stop.clone(),
                 wake: wake_rx.try_clone()?,
             };
-            threads.push(std::thread::Builder::new().name(name).spawn(move || w.run())?);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || w.run())?,
+            );
         }
         Ok(Shuttle {
             stop,
