@@ -61,6 +61,8 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
     if link.contains("loss=") {
         bail!("--sweep sets loss= itself: leave it out of --link");
     }
+    // A missing privilege is the one line, before the table's header.
+    crate::lab::access::check().map_err(|e| anyhow!(e))?;
     let exe = std::env::current_exe().context("finding the nettool binary")?;
     let mut points = Vec::new();
     println!("TCP goodput vs loss across `{link}` (congestion control reno, MSS {MSS} B)");
