@@ -203,4 +203,17 @@ mod tests {
         assert!(child_args(v(&["--link", "x", "--connect", "h"])).is_err());
         assert!(child_args(v(&["--chat=h:1"])).is_err());
     }
+
+    #[test]
+    fn the_bench_servers_do_not_limit_the_load_the_bench_offers() {
+        let (echo, chat) = configs();
+        assert!(echo.udp_rate.is_unlimited());
+        assert!(chat.udp.rate.is_unlimited());
+        assert_eq!(chat.tcp.queue, 4096);
+        // Defaults elsewhere are kept.
+        assert_eq!(
+            chat.room.max_members,
+            chat::ServerConfig::default().room.max_members
+        );
+    }
 }
