@@ -10,6 +10,7 @@
 use crate::chat;
 use crate::echo;
 use crate::lab::{Lab, LabConfig};
+use crate::udp::budget::Rate;
 use crate::wire::Proto;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
@@ -37,22 +38,108 @@ pub fn child_args(args: impl IntoIterator<Item = String>) -> Result<Vec<String>>
     Ok(out)
 }
 
-/// An echo server and a chat room (TCP and UDP each) on the lab's host address, until
-/// `stop`: their addresses.
-pub async fn host_servers(lab: &Lab, stop: &CancellationToken) -> Result<(SocketAddr, SocketAddr)> {
-    let host = SocketAddr::from((lab.host_addr(), 0));
-    let both = [Proto::Tcp, Proto::Udp];
-    let echo = echo::Server::bind(host, &both, Default::default())
-        .await
-        .context("echo server on the lab's host side")?;
-    let echo_addr = echo.local_addr();
-    tokio::spawn(echo.run(stop.clone()));
-    let room = chat::Server::bind(host, &both, Default::default())
-        .await
-        .context("chat server on the lab's host side")?;
-    let chat_addr = room.local_addr();
-    tokio::spawn(room.run(stop.clone()));
-    Ok((echo_addr, chat_addr))
+/// The bench's own servers on the lab's host address: an echo server and a chat room
+/// (TCP and UDP on one port each), until dropped.
+///
+/// They are configured for the load the bench offers, as the loopback fan-out's child
+/// server is (`--udp-rate 0 --queue 4096`): no per-member UDP rate (20 members at
+/// 200/s each are over the default 100/s, and the room would drop what the link did
+/// not), no per-source echo budget (every simulated member and stream shares the lab's
+/// one inside address). The bench measures the link and the protocols, not the flood
+/// limits.
+///
+/// They run on a runtime of their own whose threads log at `warn` unless `RUST_LOG` says
+/// otherwise, so the room's joins and leaves (one line per simulated member) do not
+/// bury the table on stderr.
+pub struct HostServers {
+    pub echo: SocketAddr,
+    pub chat: SocketAddr,
+    stop: CancellationToken,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+thread_local! {
+    /// The quiet log dispatcher of a server thread, for the thread's life.
+    static QUIET: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Logs as the process's, filtered at `warn` unless `RUST_LOG` is set.
+fn quiet_dispatch() -> tracing::Dispatch {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal() && !no_color)
+            .log_internal_errors(false)
+            .with_env_filter(filter)
+            .finish(),
+    )
+}
+
+/// The server configs for the bench's load (see [`HostServers`]).
+fn configs() -> (echo::ServerConfig, chat::ServerConfig) {
+    let echo = echo::ServerConfig {
+        udp_rate: Rate::new(0, 0),
+        ..Default::default()
+    };
+    let mut chat = chat::ServerConfig::default();
+    chat.udp.rate = Rate::new(0, 0);
+    chat.tcp.queue = 4096;
+    (echo, chat)
+}
+
+impl HostServers {
+    /// Bind both servers on `lab`'s host address and start serving.
+    pub async fn start(lab: &Lab) -> Result<HostServers> {
+        let dispatch = quiet_dispatch();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lab-servers")
+            .enable_all()
+            .on_thread_start(move || {
+                QUIET.with(|q| *q.borrow_mut() = Some(tracing::dispatcher::set_default(&dispatch)));
+            })
+            .build()
+            .context("a runtime for the lab's servers")?;
+        let stop = CancellationToken::new();
+        let host = SocketAddr::from((lab.host_addr(), 0));
+        let (echo_cfg, chat_cfg) = configs();
+        let serving = stop.clone();
+        let bound = rt.spawn(async move {
+            let both = [Proto::Tcp, Proto::Udp];
+            let echo = echo::Server::bind(host, &both, echo_cfg)
+                .await
+                .context("echo server on the lab's host side")?;
+            let echo_addr = echo.local_addr();
+            tokio::spawn(echo.run(serving.clone()));
+            let room = chat::Server::bind(host, &both, chat_cfg)
+                .await
+                .context("chat server on the lab's host side")?;
+            let chat_addr = room.local_addr();
+            tokio::spawn(room.run(serving));
+            anyhow::Ok((echo_addr, chat_addr))
+        });
+        let (echo, chat) = bound.await.context("starting the lab's servers")??;
+        Ok(HostServers {
+            echo,
+            chat,
+            stop,
+            rt: Some(rt),
+        })
+    }
+}
+
+impl Drop for HostServers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Run the bench across `link`; `args` are the bench's own arguments (after `bench`).
@@ -62,8 +149,8 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
     let mut forwarded = child_args(args)?;
     let json = forwarded.iter().any(|a| a == "--json");
     let lab = Lab::start(&cfg)?;
-    let stop = CancellationToken::new();
-    let (echo_addr, chat_addr) = host_servers(&lab, &stop).await?;
+    let servers = HostServers::start(&lab).await?;
+    let (echo_addr, chat_addr) = (servers.echo, servers.chat);
 
     forwarded.extend([
         "--connect".to_string(),
@@ -87,7 +174,7 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
     }
     let mut cmd = tokio::process::Command::from(lab.command(&exe.to_string_lossy(), &argv));
     let status = cmd.kill_on_drop(true).status().await;
-    stop.cancel();
+    drop(servers);
     let counts = lab.stop();
     if json {
         eprint!("{counts}");
@@ -115,5 +202,18 @@ mod tests {
         assert_eq!(got, v(&["--json"]));
         assert!(child_args(v(&["--link", "x", "--connect", "h"])).is_err());
         assert!(child_args(v(&["--chat=h:1"])).is_err());
+    }
+
+    #[test]
+    fn the_bench_servers_do_not_limit_the_load_the_bench_offers() {
+        let (echo, chat) = configs();
+        assert!(echo.udp_rate.is_unlimited());
+        assert!(chat.udp.rate.is_unlimited());
+        assert_eq!(chat.tcp.queue, 4096);
+        // Defaults elsewhere are kept.
+        assert_eq!(
+            chat.room.max_members,
+            chat::ServerConfig::default().room.max_members
+        );
     }
 }

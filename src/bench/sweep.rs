@@ -10,12 +10,11 @@
 //! (measured: 294 Mbit/s at 5 % loss and 20 ms, 95 times the bound). Prints one row per
 //! point with the distance from the bound, and draws `sweep_loss.svg`.
 
-use super::link::host_servers;
+use super::link::HostServers;
 use crate::lab::{Lab, LabConfig};
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-use tokio_util::sync::CancellationToken;
 
 /// Bytes of TCP payload per 1500-byte packet (IPv4 + TCP with timestamps).
 pub const MSS: f64 = 1448.0;
@@ -62,6 +61,8 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
     if link.contains("loss=") {
         bail!("--sweep sets loss= itself: leave it out of --link");
     }
+    // A missing privilege is the one line, before the table's header.
+    crate::lab::access::check().map_err(|e| anyhow!(e))?;
     let exe = std::env::current_exe().context("finding the nettool binary")?;
     let mut points = Vec::new();
     println!("TCP goodput vs loss across `{link}` (congestion control reno, MSS {MSS} B)");
@@ -84,8 +85,8 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
         if !cc.success() {
             tracing::warn!("could not set reno in the lab; the sender keeps the default");
         }
-        let stop = CancellationToken::new();
-        let (echo_addr, _) = host_servers(&lab, &stop).await?;
+        let servers = HostServers::start(&lab).await?;
+        let echo_addr = servers.echo;
         let args: Vec<String> = [
             "bench",
             "rtt",
@@ -103,7 +104,7 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
         .collect();
         let mut cmd = tokio::process::Command::from(lab.command(&exe.to_string_lossy(), &args));
         let out = cmd.kill_on_drop(true).output().await?;
-        stop.cancel();
+        drop(servers);
         lab.stop();
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| {
             format!(
