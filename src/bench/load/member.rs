@@ -116,12 +116,18 @@ pub(super) async fn connect(
         let (rd, wr) = s.into_split();
         return Ok((Tx::Text(wr, String::new()), lines(rd), NO_KEEPALIVE));
     }
-    let ccfg = ClientConfig {
+    let mut ccfg = ClientConfig {
         addr: cfg.addr,
         proto,
         nick: Some(nick.to_string()),
         ..Default::default()
     };
+    if proto == Proto::Tcp {
+        // A load member knows it joins a nettool server: over a lossy path a lost
+        // banner costs a retransmission timeout, which is no reason to fall back to
+        // text. (Over UDP `detect` paces the Hello retries: keep it.)
+        ccfg.detect = JOIN_WAIT;
+    }
     let mut conn = timeout(JOIN_WAIT, client::connect(&ccfg))
         .await
         .map_err(|_| anyhow!("{nick}: connect timed out"))?
