@@ -52,7 +52,9 @@ pub fn child_args(args: impl IntoIterator<Item = String>) -> Result<Vec<String>>
 /// otherwise, so the room's joins and leaves (one line per simulated member) do not
 /// bury the table on stderr.
 pub struct HostServers {
+    /// Where the host-side echo server (with the stream sink) listens.
     pub echo: SocketAddr,
+    /// Where the host-side chat server (TCP and UDP) listens.
     pub chat: SocketAddr,
     stop: CancellationToken,
     rt: Option<tokio::runtime::Runtime>,

@@ -24,7 +24,9 @@ pub const MSS: f64 = 1448.0;
 pub struct Point {
     /// Loss probability, 0..=1.
     pub loss: f64,
+    /// Round trip measured across the link, p50, in milliseconds.
     pub rtt_ms: f64,
+    /// TCP goodput at the receiver, in Mbit/s.
     pub goodput_mbps: f64,
     /// `None` at zero loss (no bound).
     pub bound_mbps: Option<f64>,

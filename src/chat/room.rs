@@ -69,6 +69,7 @@ pub struct Room {
 }
 
 impl Room {
+    /// An empty room.
     pub fn new(cfg: RoomConfig) -> Self {
         Room {
             cfg,
@@ -116,10 +117,12 @@ impl Room {
         self.members.len()
     }
 
+    /// Whether nobody is in the room.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
+    /// What the room has counted so far.
     pub fn stats(&self) -> &RoomStats {
         &self.stats
     }

@@ -62,7 +62,9 @@ impl fmt::Display for Counts {
 /// Both directions: uplink is inside → host, downlink is host → inside.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LinkCounts {
+    /// Inside → host.
     pub uplink: Counts,
+    /// Host → inside.
     pub downlink: Counts,
 }
 
@@ -79,6 +81,7 @@ impl fmt::Display for LinkCounts {
 pub struct SharedCounts([AtomicU64; 8]);
 
 impl SharedCounts {
+    /// Publish a direction's counts (its shuttle thread does, as it goes).
     pub fn store(&self, c: &Counts) {
         let v = [
             c.received,
@@ -95,6 +98,7 @@ impl SharedCounts {
         }
     }
 
+    /// The counts last published.
     pub fn load(&self) -> Counts {
         let v: Vec<u64> = self.0.iter().map(|a| a.load(Ordering::Relaxed)).collect();
         Counts {

@@ -98,6 +98,7 @@ impl Engine {
         }
     }
 
+    /// What this direction has done so far.
     pub fn counts(&self) -> &Counts {
         &self.counts
     }

@@ -54,8 +54,10 @@ pub enum LabError {
     /// A privilege or system facility is missing (one line, naming it).
     #[error("{0}")]
     Privilege(String),
+    /// The link spec could not be parsed.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// Creating a device, namespace or address failed.
     #[error("setting up the lab: {0}")]
     Setup(#[from] std::io::Error),
 }

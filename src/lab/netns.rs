@@ -106,6 +106,7 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Create the namespace `name` (`ip netns add`); dropping it deletes it.
     pub fn create(name: &str) -> io::Result<Netns> {
         ip(&["netns", "add", name])?;
         Ok(Netns {
@@ -113,6 +114,7 @@ impl Netns {
         })
     }
 
+    /// Its name, for `ip netns exec`.
     pub fn name(&self) -> &str {
         &self.name
     }

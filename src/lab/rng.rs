@@ -9,6 +9,7 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// A generator whose whole sequence is fixed by `seed` (state expanded by SplitMix64).
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
         let mut next = || {
@@ -23,6 +24,7 @@ impl Rng {
         }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);

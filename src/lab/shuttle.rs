@@ -50,7 +50,9 @@ pub struct Shuttle {
     /// Dropping the write end wakes every thread's `ppoll` (POLLHUP on the read end).
     wake: Option<OwnedFd>,
     threads: Vec<JoinHandle<()>>,
+    /// What the inside → host direction did, updated live.
     pub uplink: Arc<SharedCounts>,
+    /// What the host → inside direction did, updated live.
     pub downlink: Arc<SharedCounts>,
 }
 

@@ -43,7 +43,9 @@ pub struct LinkSpec {
 /// A drop-tail queue limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
+    /// At most this many packets waiting (`queue=100`).
     Packets(usize),
+    /// At most this many bytes waiting (`queue=64kb`).
     Bytes(usize),
 }
 
@@ -57,7 +59,9 @@ impl Default for Queue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("link spec: `{field}`: {reason}")]
 pub struct SpecError {
+    /// The `key=value` that is wrong, as written.
     pub field: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

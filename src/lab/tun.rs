@@ -21,7 +21,9 @@ pub const MTU: u16 = 1500;
 
 /// A TUN device and its name.
 pub struct Tun {
+    /// The open device (non-blocking reads and writes of whole packets).
     pub dev: SyncDevice,
+    /// Its interface name.
     pub name: String,
 }
 

@@ -46,12 +46,17 @@ impl Default for RoomConfig {
 /// What the room counted over its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RoomStats {
+    /// Members that joined.
     pub joined: u64,
+    /// Peers turned away (the room was full).
     pub refused: u64,
+    /// Messages members sent (chat lines and commands).
     pub messages_in: u64,
     /// Chat messages handed to members' sinks.
     pub delivered: u64,
+    /// Members dropped because their queue was full (too slow).
     pub dropped_slow: u64,
+    /// Inputs refused as invalid (the member stayed).
     pub invalid: u64,
     /// `Presence` summaries broadcast (a large room's joins and leaves).
     pub presence: u64,
