@@ -151,7 +151,9 @@ pub fn proof(line: &str) -> Option<&str> {
 /// A line without its ending: `\n`, `\r\n`, or telnet's `\r\0` (RFC 854: a bare CR is
 /// sent as CR NUL, which telnet does when its input is piped).
 fn line_end(line: &str) -> &str {
-    line.trim_end_matches(['\r', '\n', '\0'])
+    let line = line.trim_end_matches('\n');
+    let line = line.strip_suffix("\r\0").unwrap_or(line);
+    line.trim_end_matches(['\r', '\n'])
 }
 
 /// Whether a line is one a server sends (a notice or a refusal): a server never answers
