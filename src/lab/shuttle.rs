@@ -85,7 +85,9 @@ impl Shuttle {
         uplink: Option<Engine>,
         downlink: Option<Engine>,
     ) -> io::Result<Shuttle> {
-        let (wake_rx, wake_tx) = nix::unistd::pipe()?;
+        // Close-on-exec: a child spawned meanwhile (the wrapped command, `ip`, a test's
+        // peer) must not keep the write end open, or dropping ours would wake nobody.
+        let (wake_rx, wake_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let host = Arc::new(host);
         let inside = Arc::new(inside);
         let stop = Arc::new(AtomicBool::new(false));
