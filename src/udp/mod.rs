@@ -42,6 +42,7 @@ pub mod budget;
 mod cookie;
 mod gate;
 mod member;
+mod mmsg;
 pub(crate) mod reflect;
 mod registry;
 pub mod sink;

@@ -1,6 +1,7 @@
 //! The UDP writer: every datagram the room sends to members goes through one bounded
 //! queue to one task, which packs consecutive messages for the same peer into one
-//! datagram (up to the datagram cap, as QUIC packs frames into a packet) and sends them.
+//! datagram (up to the datagram cap, as QUIC packs frames into a packet) and sends them,
+//! up to 1 024 datagrams to as many peers in one `sendmmsg` call ([`super::mmsg`]).
 //!
 //! Under light load each message leaves at once, alone in its datagram, with no copy (the
 //! broadcast's shared bytes go out as they are). Under heavy load the queue holds more by
@@ -9,6 +10,7 @@
 //! kernel's per-datagram work, not the bytes, is what a fan-out pays for. A full queue
 //! drops the message and counts it, as a full socket buffer would.
 
+use super::mmsg;
 use crate::wire::outgoing::Form;
 use crate::wire::Outgoing;
 use bytes::{Bytes, BytesMut};
@@ -135,19 +137,15 @@ pub async fn run(
             .messages
             .fetch_add(std::mem::take(&mut packer.messages), Ordering::Relaxed);
         packer.open.clear();
-        for (addr, _, d) in packer.datagrams.drain(..) {
-            match socket.send_to(d.bytes(), addr).await {
-                Ok(n) => {
-                    stats.datagrams.fetch_add(1, Ordering::Relaxed);
-                    stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    // Not fatal: UDP may drop, and so may we (ICMP errors surface here).
-                    tracing::trace!(%addr, error = %e, "datagram dropped");
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
+        // One `sendmmsg` per up to 1 024 datagrams, whichever peers they are for.
+        let train: Vec<(SocketAddr, &[u8])> =
+            packer.datagrams.iter().map(|(a, _, d)| (*a, d.bytes())).collect();
+        let sent = mmsg::send_all(&socket, &train).await;
+        drop(train);
+        packer.datagrams.clear();
+        stats.datagrams.fetch_add(sent.datagrams, Ordering::Relaxed);
+        stats.bytes.fetch_add(sent.bytes, Ordering::Relaxed);
+        stats.dropped.fetch_add(sent.failed, Ordering::Relaxed);
     }
 }
 
