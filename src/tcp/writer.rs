@@ -113,10 +113,16 @@ impl PeerSink for TcpSink {
                 }
             }
         }
+        // Only a queue that was empty needs the writer woken: otherwise it was woken by
+        // the first message and takes this one with it (one wake-up per batch, not per
+        // message).
+        let was_empty = st.q.is_empty();
         st.q.push_back((msg.clone(), len));
         st.bytes += len;
         drop(st);
-        self.shared.wake.notify_one();
+        if was_empty {
+            self.shared.wake.notify_one();
+        }
         Ok(())
     }
 
@@ -214,12 +220,18 @@ pub async fn run<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     // Allocated on the first message, not up front: an idle member costs no buffer.
     let mut buf = BytesMut::new();
+    // Made once: each stays registered with its token, rather than registering and
+    // unregistering on every wake-up and every write.
+    let abort = q.abort.cancelled();
+    let evict = stats.evict.cancelled();
+    let flush = q.flush.cancelled();
+    tokio::pin!(abort, evict, flush);
     loop {
         let gone = q.take(&mut buf);
         if !buf.is_empty() {
             tokio::select! {
                 biased;
-                _ = q.abort.cancelled() => return Ok(()),
+                _ = &mut abort => return Ok(()),
                 r = write(&mut out, &mut buf, &stats) => r?,
             }
             continue;
@@ -231,21 +243,21 @@ pub async fn run<W: AsyncWrite + Unpin>(
         // here still wakes us.
         tokio::select! {
             biased;
-            _ = q.abort.cancelled() => return Ok(()),
-            _ = stats.evict.cancelled() => {
+            _ = &mut abort => return Ok(()),
+            _ = &mut evict => {
                 if q.shared.form == Form::Line {
                     out.write_all(EVICTED.as_bytes()).await?;
                 }
                 return Ok(());
             }
             _ = q.shared.wake.notified() => {}
-            _ = q.flush.cancelled() => break,
+            _ = &mut flush => break,
         }
     }
     // Closed with a flush, or dropped: deliver what is still queued, then close.
     tokio::select! {
         biased;
-        _ = q.abort.cancelled() => Ok(()),
+        _ = &mut abort => Ok(()),
         r = async {
             loop {
                 q.take(&mut buf);

@@ -138,8 +138,11 @@ pub async fn run(
             .fetch_add(std::mem::take(&mut packer.messages), Ordering::Relaxed);
         packer.open.clear();
         // One `sendmmsg` per up to 1 024 datagrams, whichever peers they are for.
-        let train: Vec<(SocketAddr, &[u8])> =
-            packer.datagrams.iter().map(|(a, _, d)| (*a, d.bytes())).collect();
+        let train: Vec<(SocketAddr, &[u8])> = packer
+            .datagrams
+            .iter()
+            .map(|(a, _, d)| (*a, d.bytes()))
+            .collect();
         let sent = mmsg::send_all(&socket, &train).await;
         drop(train);
         packer.datagrams.clear();
