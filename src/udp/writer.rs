@@ -1,7 +1,7 @@
 //! The UDP writer: every datagram the room sends to members goes through one bounded
 //! queue to one task, which packs consecutive messages for the same peer into one
 //! datagram (up to the datagram cap, as QUIC packs frames into a packet) and sends them,
-//! up to 1 024 datagrams to as many peers in one `sendmmsg` call ([`super::mmsg`]).
+//! up to 256 datagrams to as many peers in one `sendmmsg` call ([`super::mmsg`]).
 //!
 //! Under light load each message leaves at once, alone in its datagram, with no copy (the
 //! broadcast's shared bytes go out as they are). Under heavy load the queue holds more by
@@ -137,7 +137,7 @@ pub async fn run(
             .messages
             .fetch_add(std::mem::take(&mut packer.messages), Ordering::Relaxed);
         packer.open.clear();
-        // One `sendmmsg` per up to 1 024 datagrams, whichever peers they are for.
+        // One `sendmmsg` per up to 256 datagrams, whichever peers they are for.
         let train: Vec<(SocketAddr, &[u8])> = packer
             .datagrams
             .iter()
