@@ -20,7 +20,7 @@ use crate::wire::outgoing::Form;
 use crate::wire::{Outgoing, ServerMsg};
 use bytes::BytesMut;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -76,6 +76,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
+    /// Set with the abort token: the writer checks it without the token's lock.
+    aborted: AtomicBool,
     limits: QueueLimits,
     form: Form,
 }
@@ -129,7 +131,10 @@ impl PeerSink for TcpSink {
     fn close(&self, how: Close) {
         match how {
             Close::Flush => self.flush.cancel(),
-            Close::Abort => self.abort.cancel(),
+            Close::Abort => {
+                self.shared.aborted.store(true, Ordering::Release);
+                self.abort.cancel();
+            }
         }
     }
 }
@@ -189,6 +194,7 @@ pub fn queue(limits: QueueLimits, form: Form) -> (TcpSink, Queue) {
             writer_gone: false,
         }),
         wake: Notify::new(),
+        aborted: AtomicBool::new(false),
         limits: QueueLimits {
             messages: limits.messages.max(1),
             ..limits
@@ -221,18 +227,24 @@ pub async fn run<W: AsyncWrite + Unpin>(
     // Allocated on the first message, not up front: an idle member costs no buffer.
     let mut buf = BytesMut::new();
     // Made once: each stays registered with its token, rather than registering and
-    // unregistering on every wake-up and every write.
+    // unregistering on every wake-up and every write. Each poll of one takes its
+    // token's lock, so the common case polls none: the write comes first (a write that
+    // completes at once returns before the tokens are looked at) and so does the
+    // wake-up; an abort is then seen at the top of the loop, from a flag.
     let abort = q.abort.cancelled();
     let evict = stats.evict.cancelled();
     let flush = q.flush.cancelled();
     tokio::pin!(abort, evict, flush);
     loop {
+        if q.shared.aborted.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let gone = q.take(&mut buf);
         if !buf.is_empty() {
             tokio::select! {
                 biased;
-                _ = &mut abort => return Ok(()),
                 r = write(&mut out, &mut buf, &stats) => r?,
+                _ = &mut abort => return Ok(()),
             }
             continue;
         }
@@ -243,6 +255,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
         // here still wakes us.
         tokio::select! {
             biased;
+            _ = q.shared.wake.notified() => {}
             _ = &mut abort => return Ok(()),
             _ = &mut evict => {
                 if q.shared.form == Form::Line {
@@ -250,7 +263,6 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 }
                 return Ok(());
             }
-            _ = q.shared.wake.notified() => {}
             _ = &mut flush => break,
         }
     }
