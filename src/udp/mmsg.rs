@@ -18,21 +18,21 @@ use tokio::net::UdpSocket;
 /// socket's reader (joins, `/ok` lines) is not starved while a large room is written to.
 /// Sending 1 024 per call without yielding, the capacity run lost joins: the socket's
 /// receive buffer overflowed during a 10 000-member broadcast.
-pub const PER_CALL: usize = 256;
+pub(super) const PER_CALL: usize = 256;
 
 /// What became of a train of datagrams.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Sent {
-    pub datagrams: u64,
-    pub bytes: u64,
+pub(super) struct Sent {
+    pub(super) datagrams: u64,
+    pub(super) bytes: u64,
     /// Refused by the kernel (each one on its own: the rest still go).
-    pub failed: u64,
+    pub(super) failed: u64,
 }
 
 /// Send every datagram in order, `PER_CALL` to a call, yielding between calls and
 /// waiting while the socket buffer is full. A datagram the kernel refuses is counted and skipped, as `send_to` would
 /// have failed for it alone.
-pub async fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> Sent {
+pub(super) async fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> Sent {
     let fd = socket.as_raw_fd();
     let mut sent = Sent::default();
     let mut rest = datagrams;

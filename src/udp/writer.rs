@@ -1,7 +1,7 @@
 //! The UDP writer: every datagram the room sends to members goes through one bounded
 //! queue to one task, which packs consecutive messages for the same peer into one
 //! datagram (up to the datagram cap, as QUIC packs frames into a packet) and sends them,
-//! up to 256 datagrams to as many peers in one `sendmmsg` call ([`super::mmsg`]).
+//! up to 256 datagrams to as many peers in one `sendmmsg` call (`udp/mmsg.rs`).
 //!
 //! Under light load each message leaves at once, alone in its datagram, with no copy (the
 //! broadcast's shared bytes go out as they are). Under heavy load the queue holds more by
