@@ -22,7 +22,7 @@
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 
 #![forbid(unsafe_code)]
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod addr;
 pub mod bench;

@@ -59,6 +59,7 @@ pub struct QueueLimits {
     pub messages: usize,
     /// Encoded bytes at most (one message is always let in, however large).
     pub bytes: usize,
+    /// What happens when either limit is reached.
     pub policy: SlowPolicy,
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// The room's handle on one UDP peer (see the module docs).
 pub struct UdpSink {
     pub(super) writer: mpsc::Sender<Queued>,
     pub(super) addr: SocketAddr,

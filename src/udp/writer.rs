@@ -28,7 +28,9 @@ pub const QUEUE: usize = 64 * 1024;
 pub struct SendStats {
     /// Messages sent (several may share a datagram).
     pub messages: AtomicU64,
+    /// Datagrams sent.
     pub datagrams: AtomicU64,
+    /// Bytes sent, in datagram payloads.
     pub bytes: AtomicU64,
     /// Dropped: writer queue full, send error, or message larger than a datagram.
     pub dropped: AtomicU64,
@@ -39,8 +41,11 @@ const ROUND: usize = QUEUE;
 
 /// One message for one peer.
 pub struct Queued {
+    /// The peer.
     pub addr: SocketAddr,
+    /// Which encoding the peer gets (binary datagram or text line).
     pub form: Form,
+    /// The message, shared with every other recipient.
     pub msg: Arc<Outgoing>,
 }
 
