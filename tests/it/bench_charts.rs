@@ -2,9 +2,6 @@
 //! with (near) zero loss (table, JSON, chart), and the charts carry their loss figure,
 //! y-axis title and maxima; fan-out plots latency and CPU per delivery.
 
-use crate::harness::Peer;
-use crate::process::{nettool, Proc};
-
 #[tokio::test]
 async fn stream_reports_the_zero_loss_rate_in_json_and_charts() {
     let dir = std::env::temp_dir().join(format!("nettool-charts-{}", std::process::id()));
@@ -24,17 +21,7 @@ async fn stream_reports_the_zero_loss_rate_in_json_and_charts() {
         "--plot",
         d,
     ];
-    let mut p = Proc::spawn("bench", nettool(), &args);
-    let mut json = String::new();
-    loop {
-        let l = p.line().await;
-        json.push_str(&l);
-        if l == "}" {
-            break;
-        }
-    }
-    assert!(p.exit().await.success());
-    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let v = crate::process::bench_json(&args).await;
     let udp = &v["stream"]["udp"];
     let z = &udp["zero_loss"];
     assert_eq!(z["max_loss_pct"], 0.1, "{z}");

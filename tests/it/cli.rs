@@ -98,17 +98,7 @@ async fn bench_parts_report_json_and_plots() {
         "--plot",
         d,
     ];
-    let mut p = Proc::spawn("bench", nettool(), &args);
-    let mut json = String::new();
-    loop {
-        let l = p.line().await;
-        json.push_str(&l);
-        if l == "}" {
-            break;
-        }
-    }
-    assert!(p.exit().await.success());
-    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let v = crate::process::bench_json(&args).await;
     for proto in ["tcp", "udp"] {
         let rtt = &v["rtt"][proto];
         assert!(rtt["received"].as_u64().unwrap() > 0, "{rtt}");

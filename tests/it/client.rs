@@ -14,7 +14,7 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Run the client with piped input and output; returns (stdin writer, stdout lines, task).
-fn spawn_client(
+pub(crate) fn spawn_client(
     cfg: ClientConfig,
 ) -> (
     DuplexStream,
@@ -28,7 +28,8 @@ fn spawn_client(
     (stdin_w, BufReader::new(stdout_r).lines(), task)
 }
 
-async fn next_line(lines: &mut Lines<BufReader<DuplexStream>>) -> String {
+/// The client's next output line.
+pub(crate) async fn next_line(lines: &mut Lines<BufReader<DuplexStream>>) -> String {
     timeout(WAIT, lines.next_line())
         .await
         .expect("a line in time")

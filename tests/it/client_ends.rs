@@ -3,11 +3,12 @@
 //! closes without a goodbye (lost), a text server that closes (a normal end), and what
 //! `/who` and `/stats` say in text mode.
 
-use nettool::chat::client::{self, ClientConfig, End, StatsReport};
+use super::client::{next_line, spawn_client};
+use nettool::chat::client::{ClientConfig, End, StatsReport};
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -15,22 +16,6 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(5);
 
 type Task = JoinHandle<anyhow::Result<StatsReport>>;
-
-fn spawn_client(cfg: ClientConfig) -> (DuplexStream, Lines<BufReader<DuplexStream>>, Task) {
-    let (stdin_w, stdin_r) = tokio::io::duplex(4096);
-    let (stdout_w, stdout_r) = tokio::io::duplex(1 << 16);
-    let task =
-        tokio::spawn(async move { client::run(&cfg, BufReader::new(stdin_r), stdout_w).await });
-    (stdin_w, BufReader::new(stdout_r).lines(), task)
-}
-
-async fn next_line(lines: &mut Lines<BufReader<DuplexStream>>) -> String {
-    timeout(WAIT, lines.next_line())
-        .await
-        .expect("a line in time")
-        .expect("read")
-        .expect("not EOF")
-}
 
 async fn ended(task: Task) -> End {
     let report = timeout(WAIT, task)

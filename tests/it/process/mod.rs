@@ -220,3 +220,19 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// Run `nettool ARGS…` (a `bench … --json`), wait for it to exit successfully, and return
+/// the JSON report it printed.
+pub async fn bench_json(args: &[&str]) -> serde_json::Value {
+    let mut p = Proc::spawn("bench", nettool(), args);
+    let mut json = String::new();
+    loop {
+        let l = p.line().await;
+        json.push_str(&l);
+        if l == "}" {
+            break;
+        }
+    }
+    assert!(p.exit().await.success());
+    serde_json::from_str(&json).expect("JSON")
+}
