@@ -37,7 +37,8 @@ pub(crate) async fn next_line(lines: &mut Lines<BufReader<DuplexStream>>) -> Str
         .expect("not EOF")
 }
 
-async fn recv_msg(sock: &UdpSocket) -> (ClientMsg, std::net::SocketAddr) {
+/// The next datagram the client sent, decoded, and where from.
+pub(crate) async fn recv_msg(sock: &UdpSocket) -> (ClientMsg, std::net::SocketAddr) {
     let mut buf = [0u8; 2048];
     let (n, from) = timeout(WAIT, sock.recv_from(&mut buf))
         .await
@@ -49,7 +50,8 @@ async fn recv_msg(sock: &UdpSocket) -> (ClientMsg, std::net::SocketAddr) {
     )
 }
 
-async fn send_msg(sock: &UdpSocket, to: std::net::SocketAddr, msg: &ServerMsg) {
+/// Send `msg` to the client as a datagram.
+pub(crate) async fn send_msg(sock: &UdpSocket, to: std::net::SocketAddr, msg: &ServerMsg) {
     let d = binary::encode_datagram(msg).unwrap();
     sock.send_to(&d, to).await.unwrap();
 }

@@ -3,7 +3,7 @@
 //! closes without a goodbye (lost), a text server that closes (a normal end), and what
 //! `/who` and `/stats` say in text mode.
 
-use super::client::{next_line, spawn_client};
+use super::client::{next_line, recv_msg, send_msg, spawn_client};
 use nettool::chat::client::{ClientConfig, End, StatsReport};
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, Proto, ServerMsg};
@@ -36,27 +36,20 @@ async fn a_udp_server_that_goes_silent_is_lost_after_three_unanswered_keepalives
         ..Default::default()
     };
     let (_stdin, mut out, task) = spawn_client(cfg);
-    let mut buf = [0u8; 2048];
-    let (n, client) = timeout(WAIT, server.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(matches!(
-        binary::decode_datagram::<ClientMsg>(&buf[..n]),
-        Ok(ClientMsg::Hello { .. })
-    ));
+    let (hello, client) = recv_msg(&server).await;
+    assert!(matches!(hello, ClientMsg::Hello { .. }));
     let welcome = ServerMsg::Welcome {
         nick: "bob".into(),
         proto: Proto::Udp,
         members: 1,
         keepalive_ms: 100,
     };
-    let d = binary::encode_datagram(&welcome).unwrap();
-    server.send_to(&d, client).await.unwrap();
+    send_msg(&server, client, &welcome).await;
     assert_eq!(next_line(&mut out).await, "* you are bob; 1 online");
     // From here on the server never answers (and sends no ICMP either: it is bound).
     let end = ended(task).await;
     // Every keepalive was sent before the verdict, and loopback delivers at once.
+    let mut buf = [0u8; 2048];
     let mut pings = 0;
     while let Ok((n, _)) = server.try_recv_from(&mut buf) {
         if let Ok(ClientMsg::Ping { .. }) = binary::decode_datagram::<ClientMsg>(&buf[..n]) {

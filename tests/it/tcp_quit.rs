@@ -11,13 +11,18 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Interes
 use tokio::process::Command;
 use tokio::time::timeout;
 
-#[tokio::test]
-async fn a_text_peer_that_keeps_its_side_open_after_quit_is_reset() {
+/// A text peer that said `/quit` and read the goodbye: its stream, the server still up.
+async fn quit_text_peer() -> (TestServer, tokio::net::TcpStream) {
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
     let mut t = TcpText::connect(server.addr).await;
     t.send_line("/quit").await;
     t.wait_for("* disconnected: quit").await;
-    let mut s = t.into_stream();
+    (server, t.into_stream())
+}
+
+#[tokio::test]
+async fn a_text_peer_that_keeps_its_side_open_after_quit_is_reset() {
+    let (server, mut s) = quit_text_peer().await;
     let mut rest = Vec::new();
     let eof = timeout(WAIT, s.read_to_end(&mut rest)).await;
     assert!(
@@ -37,11 +42,7 @@ async fn a_text_peer_that_keeps_its_side_open_after_quit_is_reset() {
 
 #[tokio::test]
 async fn a_peer_that_closes_in_answer_is_not_reset() {
-    let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;
-    let mut t = TcpText::connect(server.addr).await;
-    t.send_line("/quit").await;
-    t.wait_for("* disconnected: quit").await;
-    let mut s = t.into_stream();
+    let (server, mut s) = quit_text_peer().await;
     let mut rest = Vec::new();
     assert_eq!(
         timeout(WAIT, s.read_to_end(&mut rest))
