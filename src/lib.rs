@@ -19,6 +19,7 @@
 //! | `measure` | latency percentiles and per-sender sequence tracking |
 //! | [`addr`] | command-line addresses and durations |
 //! | [`limits`] | the open-file limit, raised to what the caps need |
+//! | [`output`] | results on stdout, a closed pipe an error rather than a panic |
 //! | [`shutdown`] | Ctrl-C / SIGTERM as a cancellation token |
 
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod echo;
 pub mod lab;
 pub mod limits;
 mod measure;
+pub mod output;
 pub mod shutdown;
 pub mod tcp;
 pub mod transport;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 use cli::{BenchArgs, ChatArgs, Cli, Cmd, EchoArgs, LabArgs};
 use nettool::chat::client;
-use nettool::{addr, bench, chat, echo, shutdown};
+use nettool::{addr, bench, chat, echo, output, shutdown};
 use std::process::ExitCode;
 
 /// Logs on stderr: `RUST_LOG` (default `info`); colour only on a terminal and without
@@ -33,6 +33,10 @@ fn init_logging() {
 /// these are the user's errors, not crashes), exit status 1.
 fn report(err: anyhow::Error) -> ExitCode {
     use std::io::Write;
+    // Whoever read our results has gone (`| head`): nothing left to say, as for SIGPIPE.
+    if output::is_closed_pipe(&err) {
+        return ExitCode::SUCCESS;
+    }
     let _ = writeln!(std::io::stderr(), "nettool: {err:#}");
     ExitCode::FAILURE
 }
@@ -144,9 +148,10 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
     };
     let report = bench::suite::run(&a.suite_config(connect, chat)?).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let text = serde_json::to_string_pretty(&report)?;
+        output::print(format_args!("{text}\n"))?;
     } else {
-        print!("{report}");
+        output::print(format_args!("{report}"))?;
     }
     if let Some(dir) = &a.plot {
         for f in bench::plot::write(&report, dir)? {

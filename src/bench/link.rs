@@ -172,7 +172,7 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
     if json {
         eprintln!("nettool bench {banner}");
     } else {
-        println!("nettool bench {banner}");
+        crate::output::print(format_args!("nettool bench {banner}\n"))?;
     }
     let mut cmd = tokio::process::Command::from(lab.command(&exe.to_string_lossy(), &argv));
     let status = cmd.kill_on_drop(true).status().await;
@@ -181,7 +181,7 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
     if json {
         eprint!("{counts}");
     } else {
-        print!("{counts}");
+        crate::output::print(format_args!("{counts}"))?;
     }
     Ok(crate::lab::run::exit_code(
         status.context("running the bench inside the lab")?,

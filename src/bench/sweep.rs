@@ -12,6 +12,7 @@
 
 use super::link::HostServers;
 use crate::lab::{Lab, LabConfig};
+use crate::output::print;
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -67,11 +68,13 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
     crate::lab::access::check().map_err(|e| anyhow!(e))?;
     let exe = std::env::current_exe().context("finding the nettool binary")?;
     let mut points = Vec::new();
-    println!("TCP goodput vs loss across `{link}` (congestion control reno, MSS {MSS} B)");
-    println!(
-        "{:>7} {:>10} {:>14} {:>14} {:>10}",
+    print(format_args!(
+        "TCP goodput vs loss across `{link}` (congestion control reno, MSS {MSS} B)\n"
+    ))?;
+    print(format_args!(
+        "{:>7} {:>10} {:>14} {:>14} {:>10}\n",
         "loss", "rtt p50", "goodput", "Mathis bound", "of bound"
-    );
+    ))?;
     for p in parse(sweep)? {
         let lab = Lab::start(&LabConfig::parse(
             &format!("{link} loss={}%", p * 100.0),
@@ -124,14 +127,14 @@ pub async fn run(link: &str, sweep: &str, duration: &str, dir: &Path) -> Result<
             format!("{:.0} %", goodput_mbps / b * 100.0)
         });
         let bound = bound_mbps.map_or("-".to_string(), |b| format!("{b:.1} Mbit/s"));
-        println!(
-            "{:>6}% {:>7.2} ms {:>9.1} Mbit/s {:>14} {:>10}",
+        print(format_args!(
+            "{:>6}% {:>7.2} ms {:>9.1} Mbit/s {:>14} {:>10}\n",
             p * 100.0,
             rtt_ms,
             goodput_mbps,
             bound,
             of
-        );
+        ))?;
         points.push(Point {
             loss: p,
             rtt_ms,

@@ -298,16 +298,19 @@ fn ping_blocking(
 /// when no reply came back at all, or when the run was cut short by the server.
 pub async fn ping_stdio(cfg: &PingConfig, json: bool) -> Result<()> {
     let stop = crate::shutdown::on_signal();
+    // Stdout gone (`| head -1`): stop pinging, as Ctrl-C does.
+    let gone = stop.clone();
     let summary = ping_until(cfg, stop, move |reply| {
-        if !json {
-            println!("{reply}");
+        if !json && crate::output::print(format_args!("{reply}\n")).is_err() {
+            gone.cancel();
         }
     })
     .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let text = serde_json::to_string_pretty(&summary)?;
+        crate::output::print(format_args!("{text}\n"))?;
     } else {
-        println!("{summary}");
+        crate::output::print(format_args!("{summary}\n"))?;
     }
     if let Some(e) = &summary.error {
         bail!("{e}");

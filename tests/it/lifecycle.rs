@@ -241,3 +241,35 @@ async fn proto_both_is_for_servers_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_whose_stdout_reader_left_ends_quietly() {
+    // `nettool echo … | head -1`: after the first line nobody reads stdout any more.
+    let (server, addr) = nettool_server(&["echo"]).await;
+    let addr = addr.to_string();
+    let mut child = tokio::process::Command::new(nettool())
+        .args(["echo", &addr, "-c", "100", "-i", "0.05"])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn nettool echo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .await
+        .expect("read");
+    assert!(first.contains("seq=1"), "{first:?}");
+    // The reader is dropped here: the pipe is closed.
+    let out = timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("it ends by itself, without pinging 100 times")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(server);
+}

@@ -21,7 +21,7 @@ pub async fn run_stdio(cfg: ClientConfig) -> Result<()> {
     let stop = crate::shutdown::on_signal();
     let report = run_until(&cfg, stdin_reader(), tokio::io::stdout(), stop).await?;
     if cfg.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::output::print(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     }
     match report.end {
         Some(End::Lost(why)) => bail!("lost the server at {} {}: {why}", cfg.proto, cfg.addr),
