@@ -16,7 +16,9 @@ Installs nothing: a missing tool is named and its rows are skipped. Run through
 scripts/compare.sh, which builds the release binary first.
 
 Environment: RUNS (default 3), SECONDS_EACH (default 3), PARTS (default
-"rtt stream fanout"), OUT (JSON file for the raw figures, default bench-out/compare.json).
+"rtt stream fanout pinned"), OUT (JSON file for the raw figures, default
+bench-out/compare.json), COALESCE (pinned part: the nettool server's --coalesce windows
+to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default only).
 """
 
 import json
@@ -38,6 +40,7 @@ PARTS = os.environ.get("PARTS", "rtt stream fanout pinned").split()
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
 PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
+COALESCE = os.environ.get("COALESCE", "").split()
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
 
 missing = [t for t in INSTALL if shutil.which(t) is None]
@@ -169,7 +172,7 @@ def fanout_nettool(proto, clients, rate):
     return fanout_fields(r["fanout"][proto])
 
 
-def fanout_external(kind, clients, rate, pin=False):
+def fanout_external(kind, clients, rate, pin=False, server_args=()):
     port = free_port()
     cpu0 = ["taskset", "-c", "0"] if pin else []
     if kind == "node":
@@ -179,7 +182,8 @@ def fanout_external(kind, clients, rate, pin=False):
                       str(port)], "Listening")
     else:  # nettool's own server, spoken to in text lines like the others
         srv = Server([*cpu0, NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
-                      "--max-members", "1000", "--max-conns", "1000", "--queue", "4096"],
+                      "--max-members", "1000", "--max-conns", "1000", "--queue", "4096",
+                      *server_args],
                      "serving")
     try:
         r = nettool_bench(["fanout"], "--proto", "tcp", "--clients", str(clients),
@@ -226,7 +230,7 @@ def interleave(pairs):
                 got[name].append(fn())
             except Exception as e:  # a failed run is reported, not hidden
                 log(f"    {name} failed: {e}")
-    return {name: (medians(s) if s else None) for name, s in got.items()}
+    return {name: ({**medians(s), "runs": s} if s else None) for name, s in got.items()}
 
 
 rows = []
@@ -360,18 +364,30 @@ def part_pinned():
     if shutil.which("taskset") is None:
         log("pinned fan-out: taskset is missing; skipped")
         return
+    windows = COALESCE or [None]
     for clients, rate in PINNED_LOADS:
         label = f"pinned fan-out {clients} x {rate:g}/s"
         log(label)
-        pairs = [("nettool", lambda c=clients, r=rate: fanout_external("nettool", c, r, True))]
+        pairs = []
+        for w in windows:
+            args = () if w is None else ("--coalesce", w)
+            name = "nettool" if w is None else f"nettool --coalesce {w}"
+            pairs.append((name, lambda c=clients, r=rate, a=args:
+                          fanout_external("nettool", c, r, True, a)))
         if "node" not in missing:
             pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r, True)))
         res = interleave(pairs)
         raw[f"pinned_{clients}x{rate:g}"] = res
-        n, node = res.get("nettool") or {}, res.get("node") or {}
-        row(f"{label}: CPU/delivery", n.get("server_us_per_delivery"), "node",
-            node.get("server_us_per_delivery"), "≤ 0.5×", cpu)
-        row(f"{label}: p99", n.get("p99_us"), "node", node.get("p99_us"), "≤ 0.2×", us)
+        node = res.get("node") or {}
+        for name, _ in pairs:
+            if name == "node":
+                continue
+            n = res.get(name) or {}
+            tag = label if name == "nettool" else f"{label} {name[8:]}"
+            row(f"{tag}: CPU/delivery", n.get("server_us_per_delivery"), "node",
+                node.get("server_us_per_delivery"), "≤ 0.5×", cpu)
+            row(f"{tag}: p50", n.get("p50_us"), "node", node.get("p50_us"), "-", us)
+            row(f"{tag}: p99", n.get("p99_us"), "node", node.get("p99_us"), "≤ 0.2×", us)
 
 
 def main():

@@ -56,6 +56,8 @@ pub(super) struct FanoutConfig {
     pub slow: SlowPolicy,
     /// The spawned server's `--sndbuf`.
     pub sndbuf: Option<usize>,
+    /// The spawned server's `--coalesce`.
+    pub coalesce: Duration,
     /// Server on CPU 0 (when spawned), load generator on CPU 1.
     pub pin: bool,
 }
@@ -142,6 +144,8 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
                 "--slow",
                 &slow,
             ];
+            let coalesce = format!("{}us", cfg.coalesce.as_micros());
+            args.extend(["--coalesce", &coalesce]);
             let sndbuf = cfg.sndbuf.map(|n| n.to_string());
             if let Some(n) = &sndbuf {
                 args.extend(["--sndbuf", n]);

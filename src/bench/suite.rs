@@ -71,6 +71,10 @@ pub struct SuiteConfig {
     pub fanout_slow: crate::tcp::SlowPolicy,
     /// Fan-out: the server's TCP send buffer (`--sndbuf`), in bytes; the OS default if `None`.
     pub fanout_sndbuf: Option<usize>,
+    /// Fan-out: the server's TCP coalescing window (`--coalesce`). Zero by default: the
+    /// bench compares the two protocols as they are, every line written at once (the
+    /// chat server's own default paces busy TCP members).
+    pub fanout_coalesce: Duration,
     /// Setup cost: connections (or first datagrams) timed per protocol.
     pub setup_count: u64,
     /// Show a progress bar on stderr.
@@ -129,6 +133,7 @@ impl Default for SuiteConfig {
             fanout_slow_readers: DEFAULT_SLOW_READERS,
             fanout_slow: crate::tcp::SlowPolicy::default(),
             fanout_sndbuf: None,
+            fanout_coalesce: Duration::ZERO,
             setup_count: DEFAULT_SETUP_COUNT,
             progress: true,
             pin: false,
@@ -322,6 +327,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 slow_readers: cfg.fanout_slow_readers,
                 slow: cfg.fanout_slow,
                 sndbuf: cfg.fanout_sndbuf,
+                coalesce: cfg.fanout_coalesce,
                 pin: cfg.pin,
             };
             let r = fanout::run(&c)

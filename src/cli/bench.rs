@@ -103,6 +103,10 @@ pub struct BenchArgs {
     /// Fan-out: the chat server's --sndbuf.
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
+    /// Fan-out: the chat server's --coalesce [default: 0, every line written at once, so
+    /// that the protocols are compared as they are].
+    #[arg(long, value_parser = duration, default_value = "0")]
+    coalesce: Dur,
     /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).
     #[arg(long)]
     pin: bool,
@@ -159,6 +163,7 @@ impl BenchArgs {
             fanout_slow_readers: self.slow_readers,
             fanout_slow: self.slow.into(),
             fanout_sndbuf: self.sndbuf,
+            fanout_coalesce: *self.coalesce,
             setup_count: self.setup_count,
             pin: self.pin,
             capacity_members: self.members,

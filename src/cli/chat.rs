@@ -66,6 +66,11 @@ pub struct ChatLimits {
     /// TCP: kernel send buffer per member (SO_SNDBUF), e.g. 64K [default: kernel autotuning].
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
+    /// TCP: a member written to less than this long ago waits for the rest of it, so that
+    /// under load the lines queued meanwhile share one write; a quiet member is written
+    /// to at once. Timers tick in milliseconds; 0 writes every line at once.
+    #[arg(long, value_parser = duration, default_value_t = tcp::writer::DEFAULT_COALESCE.into())]
+    coalesce: Dur,
     /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
     /// within this long.
     #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_HANDSHAKE_TIMEOUT.into())]
@@ -102,6 +107,7 @@ impl From<&ChatLimits> for chat::ServerConfig {
                 queue_bytes: l.queue_bytes,
                 slow: l.slow.into(),
                 sndbuf: l.sndbuf,
+                coalesce: *l.coalesce,
                 handshake_timeout: *l.handshake_timeout,
                 line_timeout: *l.line_timeout,
                 ..Default::default()
@@ -158,6 +164,7 @@ mod tests {
         assert_eq!(cfg.tcp.queue_bytes, def.tcp.queue_bytes);
         assert_eq!(cfg.tcp.slow, def.tcp.slow);
         assert_eq!(cfg.tcp.sndbuf, def.tcp.sndbuf);
+        assert_eq!(cfg.tcp.coalesce, def.tcp.coalesce);
         assert_eq!(cfg.tcp.handshake_timeout, def.tcp.handshake_timeout);
         assert_eq!(cfg.tcp.line_timeout, def.tcp.line_timeout);
         assert_eq!(cfg.udp.max_datagram, def.udp.max_datagram);

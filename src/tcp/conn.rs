@@ -106,7 +106,7 @@ pub(super) async fn run(
         policy: cfg.slow,
     };
     let (sink, queue) = writer::queue(limits, form);
-    let mut writer = tokio::spawn(writer::run(wr, queue, stats.clone()));
+    let mut writer = tokio::spawn(writer::run(wr, queue, stats.clone(), cfg.coalesce));
 
     let (nick, first) = match reader.opening(cfg.detect).await {
         Opening::Join { nick, first } => (nick, first),

@@ -63,6 +63,10 @@ pub struct TcpConfig {
     /// kernel's autotuning, which lets a non-reader hold megabytes before its queue
     /// even starts to fill.
     pub sndbuf: Option<usize>,
+    /// A connection written to within this long is written to again only when it is
+    /// over, with everything queued meanwhile in one write (see [`writer`]); zero turns
+    /// this off.
+    pub coalesce: Duration,
     /// How long a new connection has to show it is a nettool client before it is taken
     /// for a text peer.
     pub detect: Duration,
@@ -94,6 +98,7 @@ impl Default for TcpConfig {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             slow: SlowPolicy::default(),
             sndbuf: None,
+            coalesce: writer::DEFAULT_COALESCE,
             detect: Duration::from_millis(500),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             line_timeout: DEFAULT_LINE_TIMEOUT,

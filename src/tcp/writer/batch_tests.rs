@@ -1,6 +1,9 @@
 //! The writer's batching: what the room queued before the writer ran leaves in one
 //! write; a message queued to an idle writer leaves at once, alone; a short write
-//! resumes where it stopped. No timing is asserted: the writes are counted.
+//! resumes where it stopped; within the coalescing window, what is queued waits for the
+//! window's end and leaves in one write, and after a quiet window a message leaves at
+//! once. No wall-clock timing is asserted: the writes are counted, and the window is
+//! checked on tokio's paused clock.
 
 use super::*;
 use std::io::{self, IoSlice};
@@ -96,9 +99,14 @@ async fn what_a_batch_queued_leaves_in_one_write() {
     }
     drop(sink);
     let out = Recorder::new(usize::MAX);
-    run(out.clone(), q, Arc::new(ConnStats::default()))
-        .await
-        .expect("write");
+    run(
+        out.clone(),
+        q,
+        Arc::new(ConnStats::default()),
+        Duration::ZERO,
+    )
+    .await
+    .expect("write");
     let expected: String = (0..10).map(|i| format!("! m{i}\n")).collect();
     assert_eq!(out.calls(), [expected]);
 }
@@ -107,7 +115,12 @@ async fn what_a_batch_queued_leaves_in_one_write() {
 async fn a_message_to_an_idle_writer_leaves_at_once_alone() {
     let (sink, q) = queue(limits(), Form::Line);
     let out = Recorder::new(usize::MAX);
-    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default())));
+    let writer = tokio::spawn(run(
+        out.clone(),
+        q,
+        Arc::new(ConnStats::default()),
+        Duration::ZERO,
+    ));
     let wait = Duration::from_secs(10);
     for (i, text) in ["first", "second"].into_iter().enumerate() {
         let wrote = out.wrote.notified();
@@ -130,9 +143,67 @@ async fn a_short_write_resumes_where_it_stopped() {
     drop(sink);
     let out = Recorder::new(4);
     let stats = Arc::new(ConnStats::default());
-    run(out.clone(), q, stats.clone()).await.expect("write");
+    run(out.clone(), q, stats.clone(), Duration::ZERO)
+        .await
+        .expect("write");
     let calls = out.calls();
     assert!(calls.iter().all(|c| c.len() <= 4), "{calls:?}");
     assert_eq!(calls.concat(), "! alpha\n! beta\n! gamma\n");
     assert_eq!(stats.bytes_out.load(Ordering::Relaxed), 23);
+}
+
+const WINDOW: Duration = Duration::from_millis(5);
+
+/// A writer with the [`WINDOW`] on a paused clock that has written "first".
+async fn after_one_write() -> (TcpSink, Recorder, tokio::task::JoinHandle<io::Result<()>>) {
+    let (sink, q) = queue(limits(), Form::Line);
+    let out = Recorder::new(usize::MAX);
+    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
+    let wrote = out.wrote.notified();
+    assert_eq!(sink.send(&line("first")), Ok(()));
+    wrote.await;
+    (sink, out, writer)
+}
+
+#[tokio::test(start_paused = true)]
+async fn within_the_window_what_is_queued_waits_for_its_end_and_leaves_in_one_write() {
+    let (sink, out, writer) = after_one_write().await;
+    let first = Instant::now();
+    let wrote = out.wrote.notified();
+    for text in ["second", "third"] {
+        assert_eq!(sink.send(&line(text)), Ok(()));
+        tokio::task::yield_now().await; // the writer runs between the two
+    }
+    wrote.await;
+    assert!(
+        Instant::now() >= first + WINDOW,
+        "written before the window ended"
+    );
+    assert_eq!(out.calls(), ["! first\n", "! second\n! third\n"]);
+    drop(sink);
+    writer.await.expect("writer task").expect("write");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_quiet_window_a_message_leaves_at_once() {
+    let (sink, out, writer) = after_one_write().await;
+    tokio::time::advance(WINDOW).await;
+    let sent = Instant::now();
+    let wrote = out.wrote.notified();
+    assert_eq!(sink.send(&line("later")), Ok(()));
+    wrote.await;
+    assert_eq!(Instant::now(), sent, "the clock moved: it waited");
+    assert_eq!(out.calls(), ["! first\n", "! later\n"]);
+    drop(sink);
+    writer.await.expect("writer task").expect("write");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_inside_the_window_stops_the_writer_without_writing() {
+    let (sink, out, writer) = after_one_write().await;
+    assert_eq!(sink.send(&line("never")), Ok(()));
+    tokio::task::yield_now().await; // the writer is now inside its window
+    sink.close(Close::Abort);
+    writer.await.expect("writer task").expect("aborted quietly");
+    assert_eq!(out.calls(), ["! first\n"]);
 }
