@@ -96,6 +96,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
+    /// Ends the coalescing window early: the queue reached half its limits.
+    hurry: Notify,
     /// Set with the abort token: the writer checks it without the token's lock.
     aborted: AtomicBool,
     limits: QueueLimits,
@@ -137,13 +139,19 @@ impl PeerSink for TcpSink {
         }
         // Only a queue that was empty needs the writer woken: otherwise it was woken by
         // the first message and takes this one with it (one wake-up per batch, not per
-        // message).
+        // message). A writer waiting out its coalescing window is woken again when the
+        // queue reaches half its limits, so the window never makes a reader too slow.
         let was_empty = st.q.is_empty();
+        let half = (limits.messages / 2, limits.bytes / 2);
+        let below_half = st.q.len() < half.0 && st.bytes < half.1;
         st.q.push_back((msg.clone(), len));
         st.bytes += len;
+        let now_half = st.q.len() >= half.0 || st.bytes >= half.1;
         drop(st);
         if was_empty {
             self.shared.wake.notify_one();
+        } else if below_half && now_half {
+            self.shared.hurry.notify_one();
         }
         Ok(())
     }
@@ -214,6 +222,7 @@ pub fn queue(limits: QueueLimits, form: Form) -> (TcpSink, Queue) {
             writer_gone: false,
         }),
         wake: Notify::new(),
+        hurry: Notify::new(),
         aborted: AtomicBool::new(false),
         limits: QueueLimits {
             messages: limits.messages.max(1),
@@ -299,6 +308,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 tokio::select! {
                     biased;
                     _ = &mut pause => {}
+                    _ = q.shared.hurry.notified() => {} // half full: write now
                     _ = &mut abort => return Ok(()),
                 }
             }

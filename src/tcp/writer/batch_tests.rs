@@ -1,8 +1,8 @@
 //! The writer's batching: what the room queued before the writer ran leaves in one
 //! write; a message queued to an idle writer leaves at once, alone; a short write
 //! resumes where it stopped; within the coalescing window, what is queued waits for the
-//! window's end and leaves in one write, and after a quiet window a message leaves at
-//! once. No wall-clock timing is asserted: the writes are counted, and the window is
+//! window's end and leaves in one write, unless the queue reaches half its limit; after
+//! a quiet window a message leaves at once. No wall-clock timing is asserted: the writes are counted, and the window is
 //! checked on tokio's paused clock.
 
 use super::*;
@@ -206,4 +206,30 @@ async fn an_abort_inside_the_window_stops_the_writer_without_writing() {
     sink.close(Close::Abort);
     writer.await.expect("writer task").expect("aborted quietly");
     assert_eq!(out.calls(), ["! first\n"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_half_full_ends_the_window_early() {
+    let (sink, q) = queue(
+        QueueLimits {
+            messages: 4,
+            ..limits()
+        },
+        Form::Line,
+    );
+    let out = Recorder::new(usize::MAX);
+    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
+    let wrote = out.wrote.notified();
+    assert_eq!(sink.send(&line("first")), Ok(()));
+    wrote.await;
+    let sent = Instant::now();
+    let wrote = out.wrote.notified();
+    assert_eq!(sink.send(&line("a")), Ok(()));
+    tokio::task::yield_now().await; // the writer is now inside its window
+    assert_eq!(sink.send(&line("b")), Ok(())); // 2 of 4: half full
+    wrote.await;
+    assert_eq!(Instant::now(), sent, "waited for the window");
+    assert_eq!(out.calls(), ["! first\n", "! a\n! b\n"]);
+    drop(sink);
+    writer.await.expect("writer task").expect("write");
 }
