@@ -108,6 +108,7 @@ def flood_child(index, children, total, rate, port, t0, pipe):
     out = {
         "admitted": [],  # seconds after t0, at the banner
         "banner_ms": [],  # connect start -> banner
+        "answers": [],  # (connect start after t0, ms to the banner or the refusal)
         "refused": [],
         "evicted": [],
         "dropped": [],  # closed before the banner, without a line
@@ -174,8 +175,11 @@ def flood_child(index, children, total, rate, port, t0, pipe):
                         c[1] = "admitted"
                         out["admitted"].append(now - t0)
                         out["banner_ms"].append((now - c[3]) * 1000)
+                        out["answers"].append((c[3] - t0, (now - c[3]) * 1000))
                     elif line.startswith(FULL.encode()):
                         gone = "refused"
+                        if c[1] == "open":
+                            out["answers"].append((c[3] - t0, (now - c[3]) * 1000))
                     elif line.startswith(EVICTED.encode()):
                         gone = "evicted"
                 if gone:
@@ -389,7 +393,8 @@ def run_scenario(name, waves, args):
 
 def summarise(name, cmd, waves, args, children, flood, members, sent, still, rss_before, peak,
               rss_end, log_text, log_name):
-    merged = {k: [] for k in ("admitted", "banner_ms", "refused", "evicted", "dropped", "closed")}
+    merged = {k: [] for k in ("admitted", "banner_ms", "answers", "refused", "evicted", "dropped",
+                              "closed")}
     errors, opened, still_open, still_admitted = {}, 0, 0, 0
     lost_children = 0
     for f in flood:
@@ -416,6 +421,18 @@ def summarise(name, cmd, waves, args, children, flood, members, sent, still, rss
         "first_refusal_s": first(merged["refused"]), "first_eviction_s": first(merged["evicted"]),
         "last_admitted_s": round(max(merged["admitted"]), 2) if merged["admitted"] else None,
     }
+    # Per second after the flood started: what happened in it, and how long the
+    # connections started in it waited for an answer (banner or refusal).
+    timeline = []
+    for sec in range(int(max([0.0] + [x for k in ("admitted", "refused", "evicted", "dropped")
+                                      for x in merged[k]])) + 1):
+        inside = lambda xs: sum(1 for x in xs if sec <= x < sec + 1)
+        waits = [w for t, w in merged["answers"] if sec <= t < sec + 1]
+        timeline.append({"s": sec, "admitted": inside(merged["admitted"]),
+                         "refused": inside(merged["refused"]), "evicted": inside(merged["evicted"]),
+                         "dropped": inside(merged["dropped"]), "answered_of_started": len(waits),
+                         "answer_ms_p50": pct(waits, 50), "answer_ms_p99": pct(waits, 99)})
+    flood_out["timeline"] = timeline
     waves_out = []
     for at in waves:
         ms_ = [m for m in members if m.wave == at]
@@ -462,6 +479,13 @@ def show(r):
     print(f"           first refusal at {f['first_refusal_s']} s, last admission at "
           f"{f['last_admitted_s']} s, first eviction at {f['first_eviction_s']} s; "
           f"open at the end {f['open_at_end']} (+{f['unanswered_at_end']} never answered)")
+    print("           per second: admitted/refused/evicted/dropped; answer p50/p99 (ms) for those started then")
+    row = []
+    for t in f["timeline"]:
+        ans = "-" if t["answer_ms_p50"] is None else f"{t['answer_ms_p50']:.0f}/{t['answer_ms_p99']:.0f}"
+        row.append(f"{t['s']:>2}s {t['admitted']}/{t['refused']}/{t['evicted']}/{t['dropped']} {ans}")
+    for i in range(0, len(row), 4):
+        print("           " + " | ".join(row[i:i + 4]))
     for w in r["real"]:
         print(f"real @{w['arrive_s']:>5} s {w['got_in']:>3}/{w['members']} in "
               f"({w['at_first_try']} at the first try; {w['refusals']} refusals, "
