@@ -103,7 +103,8 @@ impl Tracker {
     }
 
     /// Like [`Tracker::admit`], waiting up to `wait` for a slot (one being freed by an
-    /// eviction).
+    /// eviction). The slot it is handed is kept: given back, it would go to the next
+    /// waiter, and with several newcomers waiting each would lose its own.
     pub(super) async fn admit_within(
         self: &Arc<Self>,
         addr: SocketAddr,
@@ -113,8 +114,7 @@ impl Tracker {
             .await
             .ok()?
             .ok()?;
-        drop(permit);
-        self.admit(addr)
+        Some(self.track(addr, permit))
     }
 
     /// Close the oldest connection that has sent nothing for at least `grace`, to make
@@ -176,6 +176,7 @@ impl Drop for ConnGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
     fn addr() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 40000))
@@ -210,5 +211,25 @@ mod tests {
             "{}",
             table.idle.len()
         );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_newcomer_keeps_the_slot_it_is_handed() {
+        let t = Tracker::new(1);
+        let held = t.admit(addr()).expect("room");
+        let wait = Duration::from_secs(3600);
+        let mut first = Box::pin(t.admit_within(addr(), wait));
+        let mut second = Box::pin(t.admit_within(addr(), wait));
+        assert!((&mut first).now_or_never().is_none());
+        assert!((&mut second).now_or_never().is_none());
+        drop(held); // the slot goes to the first in line...
+        let got = (&mut first)
+            .now_or_never()
+            .expect("ready")
+            .expect("admitted");
+        // ...which keeps it: the second still waits, and gets it when the first leaves.
+        assert!((&mut second).now_or_never().is_none());
+        drop(got);
+        assert!(second.now_or_never().expect("ready").is_some());
     }
 }
