@@ -22,8 +22,10 @@ out while capacity remains"):
     the attempt that got in (p50/p99/max), and the time after the flood started at
     which they got in. Once a wave is settled each member sends one chat line; every
     real member connected at that moment must receive it.
-  * server: RSS (/proc/PID/status) before the flood and at its peak; the server's own
-    count of refusals and evictions (its log).
+  * server: RSS (/proc/PID/status) before the flood and at its peak, CPU seconds used
+    (/proc/PID/stat), its own count of refusals and evictions (its log), and the
+    kernel's count of connections dropped at a full accept queue (ListenOverflows,
+    machine-wide).
   * two scenarios: `flood-first` (the flood, then the waves) and `members-first` (one
     wave joins and talks, then the flood, then later waves that force evictions): a
     member that has spoken must never be evicted.
@@ -37,6 +39,11 @@ Run (takes ~1 minute; wrap it in `flock /work/measure.lock` on a shared machine)
   scripts/idle-flood.py                           # defaults: 15 000 at 2 000/s, 50 per wave
   scripts/idle-flood.py --flood 18000 --json      # JSON on stdout
   scripts/idle-flood.py --nettool /path/nettool --scenario flood-first -- --max-conns 4096
+  scripts/idle-flood.py --scenario members-first --first-waves=-1,12  # '=' before a '-'
+
+Output: per scenario, the flood's fate (with a per-second timeline: admitted / refused /
+evicted / dropped, and the answer time of the connections started in that second), one
+line per wave of real members, chat deliveries, the server's RSS, CPU and counts.
 
 Arguments after `--` go to the server. Traffic goes to 127.0.0.1 only; every loop is
 bounded in count and time (`--max-seconds` for the whole run). Python 3 stdlib only.
@@ -92,6 +99,27 @@ def rss_kb(pid):
     except OSError:
         pass
     return None
+
+
+def cpu_s(pid):
+    """User + system CPU seconds the process has used."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def listen_overflows():
+    """The kernel's count of connections dropped at a full accept queue (ListenOverflows,
+    for the whole network namespace: other traffic on the machine counts too)."""
+    try:
+        with open("/proc/net/netstat") as f:
+            rows = [line.split() for line in f if line.startswith("TcpExt:")]
+        return int(dict(zip(rows[0], rows[1]))["ListenOverflows"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- the flood (children)
@@ -329,6 +357,8 @@ def run_scenario(name, waves, args):
     log = tempfile.NamedTemporaryFile("w+", prefix=f"idle-flood-{name}-", suffix=".log", delete=False)
     server, cmd = start_server(args, port, log)
     rss_before = rss_kb(server.pid)
+    cpu_before = cpu_s(server.pid)
+    overflows_before = listen_overflows()
     lead = 0.5 + max(0.0, -min(waves))
     t0 = time.monotonic() + lead
     ctx = multiprocessing.get_context("fork")
@@ -364,6 +394,7 @@ def run_scenario(name, waves, args):
         await asyncio.sleep(max(0.0, t0 + args.hold - time.monotonic()))
         sampler.cancel()
         rss_end = rss_kb(server.pid)
+        cpu.append(cpu_s(server.pid))
         for p, pipe in procs:
             pipe.send("stop")
             flood.append(pipe.recv() if pipe.poll(30) else None)
@@ -376,7 +407,7 @@ def run_scenario(name, waves, args):
                 m.writer.close()
         return rss_end
 
-    flood, still_connected = [], []
+    flood, still_connected, cpu = [], [], []
     rss_end = asyncio.run(main())
     server.send_signal(signal.SIGINT)
     try:
@@ -387,8 +418,16 @@ def run_scenario(name, waves, args):
     log.seek(0)
     text = log.read()
     log.close()
-    return summarise(name, cmd, waves, args, children, flood, members, sent, still_connected,
-                     rss_before, peak, rss_end, text, log.name)
+    if not args.keep_log:
+        os.unlink(log.name)
+    r = summarise(name, cmd, waves, args, children, flood, members, sent, still_connected,
+                  rss_before, peak, rss_end, text, log.name)
+    overflows = listen_overflows()
+    if overflows is not None and overflows_before is not None:
+        r["listen_overflows"] = overflows - overflows_before
+    if cpu_before is not None and cpu and cpu[0] is not None:
+        r["server_cpu_s"] = round(cpu[0] - cpu_before, 2)
+    return r
 
 
 def summarise(name, cmd, waves, args, children, flood, members, sent, still, rss_before, peak,
@@ -409,7 +448,8 @@ def summarise(name, cmd, waves, args, children, flood, members, sent, still, rss
         still_open += f["still_open"]
         still_admitted += f["still_admitted"]
     first = lambda xs: round(min(xs), 2) if xs else None
-    ms = lambda xs: {"p50": pct(xs, 50), "p99": pct(xs, 99), "max": max(xs) if xs else None}
+    r2 = lambda x: None if x is None else round(x, 2)
+    ms = lambda xs: {"p50": r2(pct(xs, 50)), "p99": r2(pct(xs, 99)), "max": r2(max(xs) if xs else None)}
     flood_out = {
         "connections": args.flood, "rate_per_s": args.rate, "children": children,
         "opened": opened, "connect_errors": errors,
@@ -462,7 +502,7 @@ def summarise(name, cmd, waves, args, children, flood, members, sent, still, rss
                        "evictions": log_text.count(EVICT_LOG),
                        "accept_failed": log_text.count("accept failed"),
                        "too_slow": log_text.count("too slow"),
-                       "file": log_name},
+                       "file": log_name if args.keep_log else None},
     }
 
 
@@ -497,8 +537,9 @@ def show(r):
           f"deliveries to real members; real members evicted: {r['real_evicted']}")
     mb = lambda kb: f"{kb / 1024:.1f} MB" if kb else "?"
     print(f"server     RSS {mb(rss['before'])} before, {mb(rss['peak'])} at peak ({rss['peak_at_s']} s), "
-          f"{mb(rss['end'])} at the end; log: {lg['server_full']} 'server full', "
-          f"{lg['evictions']} evictions, {lg['accept_failed']} accept errors, {lg['too_slow']} 'too slow'")
+          f"{mb(rss['end'])} at the end; CPU {r.get('server_cpu_s', '?')} s; log: {lg['server_full']} 'server full', "
+          f"{lg['evictions']} evictions, {lg['accept_failed']} accept errors, {lg['too_slow']} 'too slow'; "
+          f"kernel: {r.get('listen_overflows', '?')} accept-queue overflows")
     print()
 
 
@@ -521,6 +562,7 @@ def main():
     ap.add_argument("--scenario", choices=["flood-first", "members-first", "both"], default="both")
     ap.add_argument("--max-seconds", type=float, default=100.0, help="bound on each scenario's waves")
     ap.add_argument("--json", action="store_true", help="JSON on stdout instead of the summary")
+    ap.add_argument("--keep-log", action="store_true", help="keep the server's log (its path is shown)")
     ap.add_argument("server_args", nargs="*", help="after --: arguments for the server")
     args = ap.parse_args()
     if args.flood < 0 or args.flood > 50000 or args.real < 0 or args.real > 1000 or args.rate <= 0:
