@@ -1,6 +1,7 @@
 //! A room at scale, on real loopback sockets: idle connections make room for a newcomer
-//! at the connection cap, and `/who` answers in pages. (Aggregated joins and leaves are
-//! unit-tested in the room, fed events directly, where the one-second summary is exact.)
+//! at the connection cap (one each, however many arrive together), and `/who` answers in
+//! pages. (Aggregated joins and leaves are unit-tested in the room, fed events directly,
+//! where the one-second summary is exact.)
 
 use crate::harness::{Peer, TcpText, TestServer};
 use nettool::chat::ServerConfig;
@@ -31,6 +32,42 @@ async fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_talker_stays() {
     talker.wait_for("* guest2 left (closed)").await;
     talker.send_line("still here").await;
     newcomer.wait_for("guest1: still here").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn newcomers_arriving_together_at_the_cap_each_take_an_idle_place() {
+    let mut cfg = ServerConfig::default();
+    cfg.tcp.max_conns = 4;
+    cfg.tcp.handshake_timeout = Duration::from_millis(100);
+    let server = TestServer::start(&[Proto::Tcp], cfg).await;
+    let mut talker = TcpText::connect(server.addr).await;
+    talker.send_line("hello").await;
+    talker.wait_for("* you are guest1; 1 online").await;
+    let mut idle = Vec::new();
+    for n in 2..=4 {
+        let mut c = TcpText::connect(server.addr).await;
+        c.wait_for(&format!("* you are guest{n}; {n} online")).await;
+        idle.push(c);
+    }
+    // Three at once, each evicting one: every one of them must get in (none closed
+    // without a word for want of the slot its eviction freed).
+    let (a, b, c) = tokio::join!(
+        TcpText::connect(server.addr),
+        TcpText::connect(server.addr),
+        TcpText::connect(server.addr)
+    );
+    for c in &mut idle {
+        c.wait_for(EVICTED.trim_end()).await;
+        c.expect_eof().await;
+    }
+    for mut newcomer in [a, b, c] {
+        newcomer
+            .wait_for_matching(|l| l.starts_with("* you are guest"), "a welcome")
+            .await;
+        talker.send_line("welcome").await;
+        newcomer.wait_for("guest1: welcome").await;
+    }
     server.stop().await;
 }
 
