@@ -89,7 +89,9 @@ pub(super) async fn run(
     let codec = PeerCodec::new(format, cfg.max_line, cfg.max_frame);
     let mut reader = Reader::new(
         rd,
-        pre,
+        // What detection read, in a buffer of its own size (none for a silent peer):
+        // the reader holds it for the connection's life.
+        BytesMut::from(&pre[..]),
         format,
         codec,
         stats.clone(),

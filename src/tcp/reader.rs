@@ -137,11 +137,22 @@ fn text(parser: &mut LineParser, line: Result<String, WireError>) -> Item {
 /// The read half, with the bytes read during detection in front.
 type Source = Counted<Chain<Cursor<BytesMut>, OwnedReadHalf>>;
 
+/// The read buffer a connection starts with. tokio-util's default, 8 KiB allocated up
+/// front, cost every idle member that much (measured: 10.0 → 7.0 KB of server RSS per
+/// idle text connection); a peer that has sent something gets [`TALKER_BUF`], since
+/// under load a small buffer means more reads (0.23 → 0.30 µs of server CPU per
+/// delivery at 10 × 14 000 msg/s with 1 KiB throughout).
+const READ_BUF: usize = 1024;
+/// The read buffer of a peer that has sent its first message.
+const TALKER_BUF: usize = 8 * 1024;
+
 /// A peer's input as [`Input`]s.
 pub(super) struct Reader {
     frames: Guarded<Source, PeerCodec>,
     format: Format,
     malformed: u32,
+    /// Has sent a message: its read buffer has been grown to [`TALKER_BUF`].
+    talker: bool,
     /// Input that ends the connection, due after the refusal that says why.
     closing: Option<LeaveReason>,
 }
@@ -163,11 +174,12 @@ impl Reader {
             inner: Cursor::new(pre).chain(rd),
             stats: stats.clone(),
         };
-        let frames = FramedRead::new(source, codec);
+        let frames = FramedRead::with_capacity(source, codec, READ_BUF);
         Reader {
             frames: Guarded::new(frames, stats, line_timeout, handshake),
             format,
             malformed: 0,
+            talker: false,
             closing: None,
         }
     }
@@ -215,6 +227,10 @@ impl Reader {
                 }
                 Some(Ok(item)) => item,
             };
+            if !self.talker {
+                self.talker = true;
+                self.frames.read_buffer_mut().reserve(TALKER_BUF);
+            }
             return match item {
                 Ok(Item::Msg(msg)) => Input::Message(msg),
                 Ok(Item::Blank) => continue,

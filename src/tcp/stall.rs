@@ -70,6 +70,11 @@ impl<R: AsyncRead + Unpin, D: Decoder> Guarded<R, D> {
         self.frames.get_ref()
     }
 
+    /// The read buffer underneath (to size it).
+    pub(super) fn read_buffer_mut(&mut self) -> &mut bytes::BytesMut {
+        self.frames.read_buffer_mut()
+    }
+
     /// Whether an incomplete item is being waited for.
     pub(super) fn holding_partial(&self) -> bool {
         self.timer.is_some()
