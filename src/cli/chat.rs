@@ -68,8 +68,8 @@ pub struct ChatLimits {
     sndbuf: Option<usize>,
     /// TCP: a member written to less than this long ago waits for the rest of it, so that
     /// under load the lines queued meanwhile share one write; a quiet member is written
-    /// to at once. Timers tick in milliseconds; 0 writes every line at once.
-    #[arg(long, value_parser = duration, default_value_t = tcp::writer::DEFAULT_COALESCE.into())]
+    /// to at once. Timers tick in milliseconds; 0 writes every line at once; at most 1s.
+    #[arg(long, value_parser = coalesce_window, default_value_t = tcp::writer::DEFAULT_COALESCE.into())]
     coalesce: Dur,
     /// TCP: a nettool handshake, or a text peer's first line once begun, must complete
     /// within this long.
@@ -88,6 +88,19 @@ pub struct ChatLimits {
     #[arg(long, default_value_t = udp::DEFAULT_BURST)]
     udp_burst: u32,
 }
+
+/// A coalescing window: a duration of at most [`MAX_COALESCE`] (a longer one would hold
+/// a quiet room's lines back for that long).
+fn coalesce_window(s: &str) -> Result<Dur, String> {
+    let d = duration(s)?;
+    if *d > MAX_COALESCE {
+        return Err(format!("{s}: at most {}", Dur::from(MAX_COALESCE)));
+    }
+    Ok(d)
+}
+
+/// The longest `--coalesce` accepted.
+const MAX_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl From<&ChatLimits> for chat::ServerConfig {
     fn from(l: &ChatLimits) -> Self {
@@ -165,6 +178,9 @@ mod tests {
         assert_eq!(cfg.tcp.slow, def.tcp.slow);
         assert_eq!(cfg.tcp.sndbuf, def.tcp.sndbuf);
         assert_eq!(cfg.tcp.coalesce, def.tcp.coalesce);
+        let long = Cli::try_parse_from(["nettool", "chat", "-l", "--coalesce", "2s"]);
+        let err = long.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("2s: at most 1s"), "{err}");
         assert_eq!(cfg.tcp.handshake_timeout, def.tcp.handshake_timeout);
         assert_eq!(cfg.tcp.line_timeout, def.tcp.line_timeout);
         assert_eq!(cfg.udp.max_datagram, def.udp.max_datagram);
