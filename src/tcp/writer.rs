@@ -246,8 +246,9 @@ pub fn queue(limits: QueueLimits, form: Form) -> (TcpSink, Queue) {
     )
 }
 
-/// Write queued messages, at most once per `window` while they keep coming, until the sink is closed or dropped (then flush and shut down
-/// the write side) or aborted (then stop at once).
+/// Write queued messages, at most once per `window` while they keep coming, until the
+/// sink is closed or dropped (then flush and shut down the write side) or aborted (then
+/// stop at once).
 pub async fn run<W: AsyncWrite + Unpin>(
     mut out: W,
     q: Queue,

@@ -2,8 +2,8 @@
 //! write; a message queued to an idle writer leaves at once, alone; a short write
 //! resumes where it stopped; within the coalescing window, what is queued waits for the
 //! window's end and leaves in one write, unless the queue reaches half its limit; after
-//! a quiet window a message leaves at once. No wall-clock timing is asserted: the writes are counted, and the window is
-//! checked on tokio's paused clock.
+//! a quiet window a message leaves at once. No wall-clock timing is asserted: the writes
+//! are counted, and the window is checked on tokio's paused clock.
 
 use super::*;
 use std::io::{self, IoSlice};
