@@ -16,11 +16,14 @@
 //! queued meanwhile leaves in the same write (as the NATS server's writer waits briefly
 //! while more flushes are pending). A member not written to for a window is written to
 //! at once, so at light load a line is not delayed at all. Measured, pinned, text
-//! members (docs/SCALE_NOTES.md): at 50 members × 260 lines/s, server CPU per delivery
-//! 1.37 µs with no window, 0.64 with 1 ms, 0.50 with 5 ms; at 200 × 16, where the room's
-//! own batches are ~2 ms apart, 1.43, 1.49 and 0.75 µs; p50 rises by about half the
-//! window under load, and at 5 × 10 lines/s nothing changes. tokio's timers tick in
-//! milliseconds, so a window below 1 ms behaves as 1 ms; zero turns pacing off.
+//! members against the lesson's Node.js server (docs/SCALE_NOTES.md): at 50 members ×
+//! 260 lines/s, server CPU per delivery 1.37 µs with no window, 0.64 with 1 ms, 0.50
+//! with 5 ms, 0.44 with 10 ms (Node 1.54); at 200 × 16, where the room's own batches
+//! are ~2 ms apart, 1.43, 1.49, 0.78 and 0.58 µs (Node 1.55). The default, 10 ms, is
+//! the shortest of those measured that kept both under half of Node's in every run; under load
+//! p50 rises by about the window (4.6 ms at 5 ms, 7.6 ms at 10 ms, at 50 × 260), and at
+//! 5 × 10 lines/s nothing changes. tokio's timers tick in milliseconds, so a window
+//! below 1 ms behaves as 1 ms; zero turns pacing off.
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -80,7 +83,7 @@ pub struct QueueLimits {
 }
 
 /// Default coalescing window (`TcpConfig::coalesce`); see the module's docs.
-pub const DEFAULT_COALESCE: Duration = Duration::from_millis(5);
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
 
 struct State {
     q: VecDeque<(Arc<Outgoing>, usize)>,
