@@ -19,11 +19,13 @@
 //! members against the lesson's Node.js server (docs/SCALE_NOTES.md): at 50 members ×
 //! 260 lines/s, server CPU per delivery 1.37 µs with no window, 0.64 with 1 ms, 0.50
 //! with 5 ms, 0.44 with 10 ms (Node 1.54); at 200 × 16, where the room's own batches
-//! are ~2 ms apart, 1.43, 1.49, 0.78 and 0.58 µs (Node 1.55). The default, 10 ms, is
-//! the shortest of those measured that kept both under half of Node's in every run;
-//! under load p50 rises by about the window (4.6 ms at 5 ms, 7.6 ms at 10 ms, at
-//! 50 × 260), and at 5 × 10 lines/s nothing changes. tokio's timers tick in milliseconds, so a window
-//! below 1 ms behaves as 1 ms; zero turns pacing off.
+//! are ~2 ms apart, 1.43, 1.49, 0.78 and 0.58 µs (Node 1.55). Under load p50 rises by
+//! about the window: at 50 × 260, 4.6 ms at 5 ms and 7.6–8.0 ms at 10 ms (Node 7.3), p99
+//! 11–13 and 15–21 ms (Node 20). The default, 5 ms, keeps the latency under Node's and
+//! the CPU at a third of it at 50 × 260 and about half at 200 × 16; 10 ms gives a
+//! little more CPU back for Node's latency. At 5 × 10 lines/s nothing changes. tokio's
+//! timers tick in milliseconds, so a window below 1 ms behaves as 1 ms; zero turns
+//! pacing off.
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -83,7 +85,7 @@ pub struct QueueLimits {
 }
 
 /// Default coalescing window (`TcpConfig::coalesce`); see the module's docs.
-pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(5);
 
 struct State {
     q: VecDeque<(Arc<Outgoing>, usize)>,
