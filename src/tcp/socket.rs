@@ -16,8 +16,14 @@ pub(crate) fn listener(addr: SocketAddr) -> io::Result<TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(BACKLOG)
 }
+
+/// The accept backlog asked for; the kernel caps it at `net.core.somaxconn` (4 096 by
+/// default since Linux 5.4). A flood arriving faster than the accept loop drains it
+/// otherwise overflows the queue, and the kernel drops SYNs that real members then
+/// retry only after a second.
+const BACKLOG: u32 = 4096;
 
 /// An accepted chat connection: no Nagle delay, and the kernel send buffer set to
 /// `sndbuf` if given (best effort, logged).
