@@ -146,8 +146,9 @@ impl PeerSink for TcpSink {
         // the first message and takes this one with it (one wake-up per batch, not per
         // message). A writer waiting out its coalescing window is woken again when the
         // queue reaches half its limits, so the window never makes a reader too slow.
+        // (With a queue of one or two messages, the first one is already half.)
         let was_empty = st.q.is_empty();
-        let half = (limits.messages / 2, limits.bytes / 2);
+        let half = ((limits.messages / 2).max(1), (limits.bytes / 2).max(1));
         let below_half = st.q.len() < half.0 && st.bytes < half.1;
         st.q.push_back((msg.clone(), len));
         st.bytes += len;
@@ -155,7 +156,8 @@ impl PeerSink for TcpSink {
         drop(st);
         if was_empty {
             self.shared.wake.notify_one();
-        } else if below_half && now_half {
+        }
+        if below_half && now_half {
             self.shared.hurry.notify_one();
         }
         Ok(())

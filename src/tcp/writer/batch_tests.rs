@@ -233,3 +233,26 @@ async fn a_queue_half_full_ends_the_window_early() {
     drop(sink);
     writer.await.expect("writer task").expect("write");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_of_two_is_never_held_back_so_a_reader_is_never_too_slow_for_it() {
+    let (sink, q) = queue(
+        QueueLimits {
+            messages: 2,
+            ..limits()
+        },
+        Form::Line,
+    );
+    let out = Recorder::new(usize::MAX);
+    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
+    let start = Instant::now();
+    for text in ["a", "b", "c", "d"] {
+        let wrote = out.wrote.notified();
+        assert_eq!(sink.send(&line(text)), Ok(()), "{text} refused");
+        wrote.await;
+    }
+    assert_eq!(Instant::now(), start, "waited for a window");
+    assert_eq!(out.calls(), ["! a\n", "! b\n", "! c\n", "! d\n"]);
+    drop(sink);
+    writer.await.expect("writer task").expect("write");
+}
