@@ -380,7 +380,13 @@ def run_scenario(name, waves, args):
                 peak[0], peak[1] = r, time.monotonic() - t0
             await asyncio.sleep(0.25)
 
+    def quiet_cancel(loop, ctx):
+        # A Ctrl-C cancels the waves: nothing to report about that.
+        if not isinstance(ctx.get("exception"), asyncio.CancelledError):
+            loop.default_exception_handler(ctx)
+
     async def main():
+        asyncio.get_running_loop().set_exception_handler(quiet_cancel)
         sampler = asyncio.ensure_future(sample())
         names = iter(f"real{i}" for i in range(1, 10**6))
         tasks = [wave(at, [next(names) for _ in range(args.real)], members, port, t0, args, sent)
@@ -408,7 +414,19 @@ def run_scenario(name, waves, args):
         return rss_end
 
     flood, still_connected, cpu = [], [], []
-    rss_end = asyncio.run(main())
+    try:
+        rss_end = asyncio.run(main())
+    except BaseException:
+        # Ctrl-C or a failure: take the flood and the server down before leaving (the
+        # flood children ignore SIGINT, and exiting would wait for them).
+        for p, _ in procs:
+            p.kill()
+        server.kill()
+        server.wait()
+        log.close()
+        if not args.keep_log:
+            os.unlink(log.name)
+        raise
     server.send_signal(signal.SIGINT)
     try:
         server.wait(20)
@@ -586,4 +604,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("idle-flood: interrupted; the flood and the server were stopped")
