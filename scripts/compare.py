@@ -413,4 +413,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the servers were stopped on the way out (finally blocks)
+        sys.exit("compare: interrupted")
