@@ -608,3 +608,5 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt:
         sys.exit("idle-flood: interrupted; the flood and the server were stopped")
+    except BrokenPipeError:  # the reader of our output left (`| head`): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
