@@ -211,7 +211,7 @@ fn udp_conn(
         |(sock, mut buf)| async move {
             let items = match sock.recv(&mut buf).await {
                 Ok(n) => datagram_incoming(&buf[..n]),
-                Err(e) => vec![Err(WireError::Io(e))],
+                Err(e) => queued_then(&sock, &mut buf, e),
             };
             Some((stream::iter(items), (sock, buf)))
         },
@@ -238,6 +238,29 @@ fn udp_conn(
         rx: rx.boxed(),
         tx: Box::pin(tx),
     }
+}
+
+/// A receive error, after whatever datagrams were already queued. Linux reports an ICMP
+/// error (port unreachable, once the server is gone) ahead of datagrams that arrived
+/// before it, so a server's goodbye can sit behind the error that its exit caused (a
+/// keepalive sent just after it quit): read those first, and the session ends as the
+/// server said (`server shutdown`) rather than as a lost server.
+fn queued_then(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    e: std::io::Error,
+) -> Vec<Result<Incoming, WireError>> {
+    let mut items = Vec::new();
+    // Bounded: a socket's receive buffer holds a bounded number of datagrams, and a
+    // server that is gone sends no more.
+    for _ in 0..1024 {
+        match sock.try_recv(buf) {
+            Ok(n) => items.extend(datagram_incoming(&buf[..n])),
+            Err(_) => break,
+        }
+    }
+    items.push(Err(WireError::Io(e)));
+    items
 }
 
 /// A datagram as messages: the binary messages packed in it, or its text lines.
@@ -290,3 +313,48 @@ fn text_of(msg: ClientMsg) -> Option<String> {
 
 /// How long the client waits for a nettool server to show itself by default.
 pub(crate) const DEFAULT_DETECT: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::LeaveReason;
+
+    /// The kernel reports the port-unreachable error first; the goodbye queued before it
+    /// must still come out first.
+    #[tokio::test]
+    async fn a_goodbye_queued_before_port_unreachable_is_read_before_the_error() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        sock.connect(server.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let sock = Arc::new(sock);
+        let bye = ServerMsg::Bye {
+            reason: LeaveReason::Shutdown,
+        };
+        let dgram = binary::encode_datagram(&bye).expect("encode");
+        server
+            .send_to(&dgram, sock.local_addr().expect("addr"))
+            .await
+            .expect("send");
+        drop(server);
+        // The goodbye is queued; a keepalive to the closed port brings the ICMP error.
+        let mut conn = udp_conn(sock.clone(), Mode::Binary, Vec::new(), 1200);
+        sock.send(b"ping").await.expect("send");
+        // On loopback the ICMP error is delivered inside that send call: it is pending
+        // now, ahead of the queued goodbye (without the fix the error comes out first).
+        let first = timeout(Duration::from_secs(5), conn.rx.next())
+            .await
+            .expect("an item")
+            .expect("stream open");
+        assert_eq!(first.expect("the goodbye"), Incoming::Msg(bye));
+        let second = timeout(Duration::from_secs(5), conn.rx.next())
+            .await
+            .expect("an item")
+            .expect("stream open");
+        assert!(
+            matches!(&second, Err(WireError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{second:?}"
+        );
+    }
+}
