@@ -123,6 +123,19 @@ fn duration(s: &str) -> Result<Dur, String> {
     parse_duration(s).map(Dur::from)
 }
 
+/// A `--coalesce` window (chat server, and the bench's fan-out server): a duration of at
+/// most [`MAX_COALESCE`] (a longer one would hold a quiet room's lines back for that long).
+fn coalesce_window(s: &str) -> Result<Dur, String> {
+    let d = duration(s)?;
+    if *d > MAX_COALESCE {
+        return Err(format!("{s}: at most {}", Dur::from(MAX_COALESCE)));
+    }
+    Ok(d)
+}
+
+/// The longest `--coalesce` accepted.
+const MAX_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A byte count with an optional K or M suffix (powers of 1024).
 fn parse_size(s: &str) -> Result<usize, String> {
     let (num, mult) = match s.chars().last() {

@@ -1,6 +1,6 @@
 //! `nettool bench`: its flags, and their conversion into the suite's config.
 
-use super::{duration, parse_rate, parse_size, Dur, ProtoArg, SlowArg};
+use super::{coalesce_window, duration, parse_rate, parse_size, Dur, ProtoArg, SlowArg};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use nettool::bench::suite::{self, Part, SuiteConfig};
@@ -105,7 +105,7 @@ pub struct BenchArgs {
     sndbuf: Option<usize>,
     /// Fan-out: the chat server's --coalesce [default: 0, every line written at once, so
     /// that the protocols are compared as they are].
-    #[arg(long, value_parser = duration, default_value = "0")]
+    #[arg(long, value_parser = coalesce_window, default_value = "0")]
     coalesce: Dur,
     /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! `nettool chat`: its flags, and their conversion into the chat server's and client's
 //! configs.
 
-use super::{duration, parse_size, Dur, ProtoArg, SlowArg};
+use super::{coalesce_window, duration, parse_size, Dur, ProtoArg, SlowArg};
 use anyhow::Result;
 use clap::Args;
 use nettool::chat::{self, client::ClientConfig, room};
@@ -88,19 +88,6 @@ pub struct ChatLimits {
     #[arg(long, default_value_t = udp::DEFAULT_BURST)]
     udp_burst: u32,
 }
-
-/// A coalescing window: a duration of at most [`MAX_COALESCE`] (a longer one would hold
-/// a quiet room's lines back for that long).
-fn coalesce_window(s: &str) -> Result<Dur, String> {
-    let d = duration(s)?;
-    if *d > MAX_COALESCE {
-        return Err(format!("{s}: at most {}", Dur::from(MAX_COALESCE)));
-    }
-    Ok(d)
-}
-
-/// The longest `--coalesce` accepted.
-const MAX_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl From<&ChatLimits> for chat::ServerConfig {
     fn from(l: &ChatLimits) -> Self {
