@@ -5,12 +5,13 @@
 use super::LoadConfig;
 use crate::chat::client::{self, connect::MsgSink, ClientConfig, Incoming, Mode};
 use crate::wire::binary::WireError;
-use crate::wire::{ClientMsg, Proto, ServerMsg};
+use crate::wire::{now_us, ClientMsg, Proto, ServerMsg};
 use anyhow::{anyhow, bail, Context, Result};
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::fmt::Write as _;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -22,8 +23,30 @@ const LINE_TAG: &str = "nt";
 /// A text-mode member's keepalive: none (TCP needs none).
 const NO_KEEPALIVE: Duration = Duration::from_secs(3600);
 
+/// A text-mode member reads this much at a time (a load line is ~40 bytes).
+const TEXT_READ: usize = 16 * 1024;
+/// A text line longer than this cannot be a load line: it is dropped unread.
+const TEXT_MAX_LINE: usize = 64 * 1024;
+
+/// What a member's receiving half yields.
+#[derive(Debug)]
+pub(super) enum Got {
+    /// A nettool server's message (binary mode).
+    Msg(ServerMsg),
+    /// Text mode: every complete line one read brought, and when that read returned
+    /// (µs since the epoch, [`now_us`]). One clock read and no allocation per line, so
+    /// at hundreds of thousands of lines a second the load generator's own cost stays
+    /// out of the latency it measures.
+    Lines {
+        /// Lines, each ending in `\n` (the last one may not, at the stream's end).
+        chunk: Bytes,
+        /// When the read that brought them returned.
+        at_us: u64,
+    },
+}
+
 /// What a member receives.
-pub(super) type Rx = futures_util::stream::BoxStream<'static, Result<Incoming, WireError>>;
+pub(super) type Rx = futures_util::stream::BoxStream<'static, Result<Got, WireError>>;
 
 /// Member `idx`'s nickname: `t{idx}` over TCP, `u{idx}` over UDP.
 pub fn nick_of(idx: usize, proto: Proto) -> String {
@@ -89,15 +112,31 @@ impl Tx {
 
 /// (sender index, seq, sent_us) of a text-mode load line, wherever the server put it
 /// in the line it relays (`nick: …`, `<user3> …`).
-pub(super) fn parse_text_line(line: &str) -> Option<(usize, u64, u64)> {
-    let mut words = line
-        .split_whitespace()
-        .skip_while(|w| *w != LINE_TAG)
-        .skip(1);
-    let idx = words.next()?.parse().ok()?;
-    let seq = words.next()?.parse().ok()?;
-    let sent = words.next()?.parse().ok()?;
-    Some((idx, seq, sent))
+pub(super) fn parse_text_line(line: &[u8]) -> Option<(usize, u64, u64)> {
+    // The load formats its lines with single spaces ([`LINE_TAG`] first) and servers
+    // relay them as they are.
+    const TAG: &[u8] = b" nt ";
+    let at = if line.starts_with(&TAG[1..]) {
+        TAG.len() - 1
+    } else {
+        line.windows(TAG.len()).position(|w| w == TAG)? + TAG.len()
+    };
+    let mut words = line[at..].split(|b| *b == b' ');
+    let idx = decimal(words.next()?)?;
+    let seq = decimal(words.next()?)?;
+    let sent = decimal(words.next()?)?;
+    Some((usize::try_from(idx).ok()?, seq, sent))
+}
+
+/// An unsigned decimal number, all of `w`; `None` if it is not one or overflows.
+fn decimal(w: &[u8]) -> Option<u64> {
+    if w.is_empty() {
+        return None;
+    }
+    w.iter().try_fold(0u64, |n, &b| {
+        let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// Join as `nick`: the sending half, the receiving half, and the keepalive period the
@@ -148,7 +187,8 @@ pub(super) async fn connect(
                     bail!("{nick}: the server named it {got}");
                 }
                 let keepalive = Duration::from_millis(keepalive_ms.max(2));
-                return Ok((Tx::Binary(conn.tx), conn.rx, keepalive));
+                let rx = conn.rx.map(|r| r.map(Got::from)).boxed();
+                return Ok((Tx::Binary(conn.tx), rx, keepalive));
             }
             Ok(Some(Ok(_))) => continue,
             Ok(Some(Err(e))) => bail!("{nick}: receive error before the welcome: {e}"),
@@ -158,15 +198,100 @@ pub(super) async fn connect(
     }
 }
 
-/// A text-mode member's lines, as a stream.
+impl From<Incoming> for Got {
+    fn from(i: Incoming) -> Got {
+        match i {
+            Incoming::Msg(m) => Got::Msg(m),
+            Incoming::Line(l) => Got::Lines {
+                chunk: Bytes::from(l),
+                at_us: now_us(),
+            },
+        }
+    }
+}
+
+/// A text-mode member's lines, a read's worth at a time.
 fn lines(rd: OwnedReadHalf) -> Rx {
-    let lines = BufReader::new(rd).lines();
-    futures_util::stream::unfold(lines, |mut lines| async move {
-        match lines.next_line().await {
-            Ok(Some(l)) => Some((Ok(Incoming::Line(l)), lines)),
-            Ok(None) => None,
-            Err(e) => Some((Err(e.into()), lines)),
+    let buf = BytesMut::with_capacity(TEXT_READ);
+    futures_util::stream::unfold(Some((rd, buf)), |state| async move {
+        let (mut rd, mut buf) = state?;
+        loop {
+            if buf.capacity() - buf.len() < TEXT_READ / 4 {
+                buf.reserve(TEXT_READ);
+            }
+            match rd.read_buf(&mut buf).await {
+                // The end: a last line without its newline still counts.
+                Ok(0) if buf.is_empty() => return None,
+                Ok(0) => {
+                    let chunk = buf.split().freeze();
+                    return Some((
+                        Ok(Got::Lines {
+                            chunk,
+                            at_us: now_us(),
+                        }),
+                        None,
+                    ));
+                }
+                Ok(_) => {
+                    let at_us = now_us();
+                    if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
+                        let chunk = buf.split_to(end + 1).freeze();
+                        return Some((Ok(Got::Lines { chunk, at_us }), Some((rd, buf))));
+                    }
+                    if buf.len() > TEXT_MAX_LINE {
+                        buf.clear();
+                    }
+                }
+                Err(e) => return Some((Err(e.into()), None)),
+            }
         }
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_load_line_wherever_the_server_put_it() {
+        assert_eq!(
+            parse_text_line(b"t3: nt 3 17 1700000000000000 x"),
+            Some((3, 17, 1700000000000000))
+        );
+        assert_eq!(
+            parse_text_line(b"<user3> nt 3 17 99 text"),
+            Some((3, 17, 99))
+        );
+        assert_eq!(parse_text_line(b"nt 0 1 2"), Some((0, 1, 2)));
+        assert_eq!(parse_text_line(b"nt: nt 4 5 6"), Some((4, 5, 6)));
+        let ours = format!("{LINE_TAG} 7 8 9 text");
+        assert_eq!(
+            parse_text_line(format!("t7: {ours}").as_bytes()),
+            Some((7, 8, 9))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_load_line() {
+        for line in [
+            &b""[..],
+            b"probe",
+            b"t3: hello",
+            b"t3: nt 3 17",
+            b"t3: nt 3 x 99",
+            b"t3: nt -3 17 99",
+            b"t3: nt 3 17 99999999999999999999999",
+            b"t3: int 3 17 99",
+            b"t3: nt 3  17 99",
+            "t3: nt 3 1\u{0663} 9".as_bytes(),
+        ] {
+            assert_eq!(
+                parse_text_line(line),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
 }

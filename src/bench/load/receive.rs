@@ -3,9 +3,8 @@
 //! same clock), for lines sent inside the load's window; passes notable messages on as
 //! events; ends on a goodbye, on the stream's end, or once told to stop and quiet.
 
-use super::member::{parse_text_line, sender_index, Rx};
+use super::member::{parse_text_line, sender_index, Got, Rx};
 use super::Shared;
-use crate::chat::client::Incoming;
 use crate::measure::seq::SeqTracker;
 use crate::wire::{now_us, LeaveReason, Proto, ServerMsg};
 use futures_util::StreamExt;
@@ -101,15 +100,21 @@ impl Receiver {
                 }
             };
             let msg = match next {
-                Some(Ok(Incoming::Msg(m))) => m,
-                Some(Ok(Incoming::Line(line))) => {
-                    if let Some((j, seq, sent_us)) = parse_text_line(&line) {
+                Some(Ok(Got::Msg(m))) => m,
+                Some(Ok(Got::Lines { chunk, at_us })) => {
+                    let chats = t.chats;
+                    for line in chunk.split(|b| *b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if let Some((j, seq, sent_us)) = parse_text_line(line) {
+                            t.chats += 1;
+                            self.count(&mut t, j, seq, sent_us, at_us, &shared);
+                        } else if !probed && line.ends_with(b"probe") {
+                            probed = true;
+                            shared.heard_probe.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    if t.chats > chats {
                         last_chat = Instant::now();
-                        t.chats += 1;
-                        self.count(&mut t, j, seq, sent_us, &shared);
-                    } else if !probed && line.ends_with("probe") {
-                        probed = true;
-                        shared.heard_probe.fetch_add(1, Ordering::Relaxed);
                     }
                     continue;
                 }
@@ -132,7 +137,7 @@ impl Receiver {
                     last_chat = Instant::now();
                     t.chats += 1;
                     if let Some(j) = sender_index(from) {
-                        self.count(&mut t, j, *seq, *sent_us, &shared);
+                        self.count(&mut t, j, *seq, *sent_us, now_us(), &shared);
                     }
                     if **text != *self.text {
                         let _ = shared.events.send((self.idx, msg));
@@ -152,8 +157,8 @@ impl Receiver {
         t
     }
 
-    /// Line `seq` of sender `j`, sent at `sent_us`, arrived now.
-    fn count(&self, t: &mut Tally, j: usize, seq: u64, sent_us: u64, shared: &Shared) {
+    /// Line `seq` of sender `j`, sent at `sent_us`, arrived at `at_us`.
+    fn count(&self, t: &mut Tally, j: usize, seq: u64, sent_us: u64, at_us: u64, shared: &Shared) {
         if j >= self.n {
             return;
         }
@@ -167,7 +172,7 @@ impl Receiver {
         s.count += 1;
         s.first.get_or_insert(seq);
         s.tracker.observe(seq);
-        let ns = now_us().saturating_sub(sent_us).max(1) * 1000;
+        let ns = at_us.saturating_sub(sent_us).max(1) * 1000;
         t.latency.saturating_record(ns);
     }
 }
