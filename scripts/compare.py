@@ -11,6 +11,10 @@ drift hits both sides alike; medians of RUNS runs):
   pinned fan-out     the same text fan-out, nettool vs Node, server on CPU 0 and load
                      generator on CPU 1 (taskset; `bench --pin`), at 50 x 260, 200 x 16
                      and 5 x 10 msg/s: CPU per delivery per core
+  capacity           (only when named in PARTS) `nettool bench capacity --pin` vs
+                     scripts/capacity-floor.c, the same broadcast to CAPACITY (default
+                     10000) TCP + as many UDP members made of bare system calls: how close
+                     nettool comes to what the socket API allows on this machine
 
 Installs nothing: a missing tool is named and its rows are skipped. Run through
 scripts/compare.sh, which builds the release binary first.
@@ -23,6 +27,7 @@ to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default onl
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -41,6 +46,7 @@ OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
 PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
 COALESCE = os.environ.get("COALESCE", "").split()
+CAPACITY = int(os.environ.get("CAPACITY", "10000"))
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
 
 missing = [t for t in INSTALL if shutil.which(t) is None]
@@ -390,13 +396,46 @@ def part_pinned():
             row(f"{tag}: p99", n.get("p99_us"), "node", node.get("p99_us"), "≤ 0.2×", us)
 
 
+def part_capacity():
+    floor = OUT.parent / "capacity-floor"
+    floor.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("cc") is None or subprocess.run(
+            ["cc", "-O2", "-o", str(floor), str(ROOT / "scripts" / "capacity-floor.c")]).returncode:
+        log("capacity: cannot build scripts/capacity-floor.c (cc); skipped")
+        return
+    n, broadcasts = str(CAPACITY), "10"
+    log(f"capacity: {n} TCP + {n} UDP members")
+
+    def ours():
+        c = run_json([NETTOOL, "bench", "capacity", "--json", "--pin", "--members", n,
+                      "--join-rate", "2000", "--broadcasts", broadcasts], timeout=600)["capacity"]
+        return {"p50_us": c["latency"]["p50_us"], "p99_us": c["latency"]["p99_us"],
+                "dropped": c["dropped"], "rss_per_member_bytes": c["rss_per_member_bytes"]}
+
+    def bare():
+        out = subprocess.run([str(floor), n, broadcasts, "mmsg"], capture_output=True,
+                             text=True, timeout=600).stdout
+        ms = dict(re.findall(r"(p50|p99|sender) ([0-9.]+) ms", out))
+        if "p99" not in ms:
+            raise RuntimeError(f"capacity-floor printed {out!r}")
+        return {"p50_us": float(ms["p50"]) * 1000, "p99_us": float(ms["p99"]) * 1000,
+                "sender_ms": float(ms["sender"])}
+
+    res = interleave([("nettool", ours), ("floor", bare)])
+    raw["capacity"] = res
+    n_, f = res["nettool"] or {}, res["floor"] or {}
+    for q in ("p50_us", "p99_us"):
+        row(f"one line to {2 * CAPACITY - 1} members {q[:3]}", n_.get(q), "floor", f.get(q),
+            "p99 < 100 ms" if q == "p99_us" else "-", us)
+
+
 def main():
     if not os.access(NETTOOL, os.X_OK):
         sys.exit(f"{NETTOOL} is missing: run scripts/compare.sh (it builds it)")
     for t in missing:
         log(f"missing: {t} (apt-get install {INSTALL[t]}); its comparisons are skipped")
     for part, fn in (("rtt", part_rtt), ("stream", part_stream), ("fanout", part_fanout),
-                     ("pinned", part_pinned)):
+                     ("pinned", part_pinned), ("capacity", part_capacity)):
         if part in PARTS:
             fn()
     OUT.parent.mkdir(parents=True, exist_ok=True)
