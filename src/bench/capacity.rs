@@ -257,12 +257,18 @@ pub async fn worker(addr: SocketAddr, members: usize, join_rate: f64) -> Result<
     });
     let reporter = tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let write = |out: &mut std::io::BufWriter<_>, n| match n {
+            Note::Welcomed => writeln!(out, "W"),
+            Note::Gone => writeln!(out, "G"),
+            Note::Delivered(us) => writeln!(out, "D {us}"),
+        };
+        // One write to the pipe for all the notes waiting, not one per note: during a
+        // broadcast 10 000 deliveries arrive at once, on the core the members share.
         while let Some(n) = rx.blocking_recv() {
-            let r = match n {
-                Note::Welcomed => writeln!(out, "W"),
-                Note::Gone => writeln!(out, "G"),
-                Note::Delivered(us) => writeln!(out, "D {us}"),
-            };
+            let mut r = write(&mut out, n);
+            while let (Ok(()), Ok(n)) = (&r, rx.try_recv()) {
+                r = write(&mut out, n);
+            }
             if r.and_then(|_| out.flush()).is_err() {
                 return;
             }
