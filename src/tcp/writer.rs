@@ -15,17 +15,18 @@
 //! follow the previous one within the window waits for the rest of it, and whatever is
 //! queued meanwhile leaves in the same write (as the NATS server's writer waits briefly
 //! while more flushes are pending). A member not written to for a window is written to
-//! at once, so at light load a line is not delayed at all. Measured, pinned, text
-//! members against the lesson's Node.js server (docs/SCALE_NOTES.md): at 50 members ×
-//! 260 lines/s, server CPU per delivery 1.37 µs with no window, 0.64 with 1 ms, 0.50
-//! with 5 ms, 0.44 with 10 ms (Node 1.54); at 200 × 16, where the room's own batches
-//! are ~2 ms apart, 1.43, 1.49, 0.78 and 0.58 µs (Node 1.55). Under load p50 rises by
-//! about the window: at 50 × 260, 4.6 ms at 5 ms and 7.6–8.0 ms at 10 ms (Node 7.3), p99
-//! 11–13 and 15–21 ms (Node 20). The default, 5 ms, keeps the latency under Node's and
-//! the CPU at a third of it at 50 × 260 and about half at 200 × 16; 10 ms gives a
-//! little more CPU back for Node's latency. At 5 × 10 lines/s nothing changes. tokio's
-//! timers tick in milliseconds, so a window below 1 ms behaves as 1 ms; zero turns
-//! pacing off.
+//! at once, so at light load a line is not delayed at all. A window also ends as soon as
+//! [`FULL_BATCH`] bytes (a full Ethernet segment, some 15 chat lines) are queued: by then
+//! the write's fixed cost is spread thin, and a member receiving many lines a second is
+//! not held back for the whole window. Measured, pinned, text members against the
+//! lesson's Node.js server (docs/SCALE_NOTES.md §7 and §11): at 50 members × 260
+//! lines/s, server CPU per delivery 1.30–1.37 µs with no window, 0.50–0.55 with a 5 ms
+//! window alone and 0.60–0.74 with the full-batch end as well (Node 1.46–1.52), p99
+//! 7.8–9.2 ms with the window alone and 4.2–5.7 ms with both (Node 20–38); at 200 × 16,
+//! where the room's own batches are ~2 ms apart, 1.43–1.54 µs with no window, 0.66–0.89
+//! with the window alone and 0.84–0.94 with the full-batch end (Node 1.54). At
+//! 5 × 10 lines/s nothing changes. tokio's timers tick in milliseconds, so a window below
+//! 1 ms behaves as 1 ms; zero turns pacing off (and the full-batch end with it).
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -84,6 +85,10 @@ pub struct QueueLimits {
     pub policy: SlowPolicy,
 }
 
+/// Queued bytes that end a coalescing window early: one full Ethernet segment's payload
+/// (1 500 − 20 − 20 − 12 for TCP timestamps), some 15 chat lines.
+pub const FULL_BATCH: usize = 1448;
+
 /// Default coalescing window (`TcpConfig::coalesce`); see the module's docs.
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(5);
 
@@ -101,7 +106,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
-    /// Ends the coalescing window early: the queue reached half its limits.
+    /// Ends the coalescing window early: the queue reached half its limits, or
+    /// [`FULL_BATCH`] bytes.
     hurry: Notify,
     /// Set with the abort token: the writer checks it without the token's lock.
     aborted: AtomicBool,
@@ -146,18 +152,23 @@ impl PeerSink for TcpSink {
         // the first message and takes this one with it (one wake-up per batch, not per
         // message). A writer waiting out its coalescing window is woken again when the
         // queue reaches half its limits, so the window never makes a reader too slow.
-        // (With a queue of one or two messages, the first one is already half.)
+        // (With a queue of one or two messages, the first one is already half.) A batch
+        // of a full segment's bytes ends the window too: the write's fixed cost is spread
+        // thin by then, and waiting longer would only add latency.
         let was_empty = st.q.is_empty();
-        let half = ((limits.messages / 2).max(1), (limits.bytes / 2).max(1));
-        let below_half = st.q.len() < half.0 && st.bytes < half.1;
+        let soon = (
+            (limits.messages / 2).max(1),
+            (limits.bytes / 2).clamp(1, FULL_BATCH),
+        );
+        let before = st.q.len() < soon.0 && st.bytes < soon.1;
         st.q.push_back((msg.clone(), len));
         st.bytes += len;
-        let now_half = st.q.len() >= half.0 || st.bytes >= half.1;
+        let now = st.q.len() >= soon.0 || st.bytes >= soon.1;
         drop(st);
         if was_empty {
             self.shared.wake.notify_one();
         }
-        if below_half && now_half {
+        if before && now {
             self.shared.hurry.notify_one();
         }
         Ok(())

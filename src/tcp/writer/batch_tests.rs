@@ -235,6 +235,32 @@ async fn a_queue_half_full_ends_the_window_early() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_full_segment_of_bytes_ends_the_window_early() {
+    let (sink, out, writer) = after_one_write().await;
+    let sent = Instant::now();
+    let wrote = out.wrote.notified();
+    let long = "x".repeat(100);
+    let mut queued = 0;
+    while queued < super::FULL_BATCH {
+        tokio::task::yield_now().await; // the writer is inside its window
+        assert_eq!(
+            out.calls().len(),
+            1,
+            "wrote at {queued} bytes, before a full batch"
+        );
+        assert_eq!(sink.send(&line(&long)), Ok(()));
+        queued += format!("! {long}\n").len();
+    }
+    wrote.await;
+    assert_eq!(Instant::now(), sent, "waited for the window");
+    let calls = out.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].len(), queued, "the whole batch in one write");
+    drop(sink);
+    writer.await.expect("writer task").expect("write");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_queue_of_two_is_never_held_back_so_a_reader_is_never_too_slow_for_it() {
     let (sink, q) = queue(
         QueueLimits {
