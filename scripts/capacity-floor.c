@@ -48,10 +48,19 @@ static int cmp(const void *a, const void *b) {
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 10000, rounds = argc > 2 ? atoi(argv[2]) : 10;
     int mmsg = argc > 3 && strstr(argv[3], "mmsg"), spin = argc > 3 && strstr(argv[3], "spin");
+    if (n < 1 || rounds < 1) {
+        fprintf(stderr, "usage: %s MEMBERS_PER_PROTOCOL BROADCASTS [mmsg][,spin]\n", argv[0]);
+        return 2;
+    }
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl)) die("rlimit");
+    if (rl.rlim_cur < (rlim_t)n + 64) {
+        fprintf(stderr, "%d members per protocol need %d open files per process; the limit is %llu\n",
+                n, n + 64, (unsigned long long)rl.rlim_cur);
+        return 1;
+    }
     int lt = socket(AF_INET, SOCK_STREAM, 0), us = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
     socklen_t al = sizeof a;

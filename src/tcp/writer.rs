@@ -16,17 +16,17 @@
 //! queued meanwhile leaves in the same write (as the NATS server's writer waits briefly
 //! while more flushes are pending). A member not written to for a window is written to
 //! at once, so at light load a line is not delayed at all. A window also ends as soon as
-//! [`FULL_BATCH`] bytes (a full Ethernet segment, some 15 chat lines) are queued: by then
-//! the write's fixed cost is spread thin, and a member receiving many lines a second is
-//! not held back for the whole window. Measured, pinned, text members against the
-//! lesson's Node.js server (docs/SCALE_NOTES.md §7 and §11): at 50 members × 260
-//! lines/s, server CPU per delivery 1.30–1.37 µs with no window, 0.50–0.55 with a 5 ms
-//! window alone and 0.60–0.74 with the full-batch end as well (Node 1.46–1.52), p99
-//! 7.8–9.2 ms with the window alone and 4.2–5.7 ms with both (Node 20–38); at 200 × 16,
-//! where the room's own batches are ~2 ms apart, 1.43–1.54 µs with no window, 0.66–0.89
-//! with the window alone and 0.84–0.94 with the full-batch end (Node 1.54). At
-//! 5 × 10 lines/s nothing changes. tokio's timers tick in milliseconds, so a window below
-//! 1 ms behaves as 1 ms; zero turns pacing off (and the full-batch end with it).
+//! [`FULL_BATCH`] bytes (4 KiB, some 40 chat lines) are queued: by then the write's fixed
+//! cost is spread thin, and a member receiving many lines a second is not held back for
+//! the whole window. Measured, pinned, text members against the lesson's Node.js server
+//! (docs/SCALE_NOTES.md §7 and §11): at 50 members × 260 lines/s, server CPU per
+//! delivery 1.28–1.37 µs with no window, 0.52–0.56 with the 5 ms window alone and
+//! 0.57–0.60 with the 4 KiB end as well (Node 1.34–1.52), p99 10.7–18.0 ms with the window
+//! alone and 7.2–10.0 with both (Node 20–38); at 200 × 16, where the room's own batches
+//! are ~2 ms apart, 1.43–1.54 µs with no window and 0.74–0.91 with the window, with or
+//! without the 4 KiB end (Node 1.5). At 5 × 10 lines/s nothing changes. tokio's timers
+//! tick in milliseconds, so a window below 1 ms behaves as 1 ms; zero turns pacing off
+//! (and the 4 KiB end with it).
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -85,9 +85,10 @@ pub struct QueueLimits {
     pub policy: SlowPolicy,
 }
 
-/// Queued bytes that end a coalescing window early: one full Ethernet segment's payload
-/// (1 500 − 20 − 20 − 12 for TCP timestamps), some 15 chat lines.
-pub const FULL_BATCH: usize = 1448;
+/// Queued bytes that end a coalescing window early: some 40 chat lines, enough that one
+/// write's fixed cost is spread thin. 1 448 (a full Ethernet segment) cost 200 × 16's
+/// CPU 10–15 % for 50 × 260's p99; 4 KiB buys most of that p99 for about half the CPU.
+pub const FULL_BATCH: usize = 4096;
 
 /// Default coalescing window (`TcpConfig::coalesce`); see the module's docs.
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(5);
@@ -153,8 +154,8 @@ impl PeerSink for TcpSink {
         // message). A writer waiting out its coalescing window is woken again when the
         // queue reaches half its limits, so the window never makes a reader too slow.
         // (With a queue of one or two messages, the first one is already half.) A batch
-        // of a full segment's bytes ends the window too: the write's fixed cost is spread
-        // thin by then, and waiting longer would only add latency.
+        // of FULL_BATCH bytes ends the window too: the write's fixed cost is spread thin
+        // by then, and waiting longer would only add latency.
         let was_empty = st.q.is_empty();
         let soon = (
             (limits.messages / 2).max(1),

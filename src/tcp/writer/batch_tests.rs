@@ -235,7 +235,7 @@ async fn a_queue_half_full_ends_the_window_early() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_full_segment_of_bytes_ends_the_window_early() {
+async fn a_full_batch_of_bytes_ends_the_window_early() {
     let (sink, out, writer) = after_one_write().await;
     let sent = Instant::now();
     let wrote = out.wrote.notified();
