@@ -23,7 +23,7 @@ const LINE_TAG: &str = "nt";
 /// A text-mode member's keepalive: none (TCP needs none).
 const NO_KEEPALIVE: Duration = Duration::from_secs(3600);
 
-/// A text-mode member reads this much at a time (a load line is ~40 bytes).
+/// A text-mode member reads this much at a time (a load line is ~100 bytes).
 const TEXT_READ: usize = 16 * 1024;
 /// A text line longer than this cannot be a load line: it is dropped unread.
 const TEXT_MAX_LINE: usize = 64 * 1024;
