@@ -146,7 +146,18 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
         )),
         None => None,
     };
-    let report = bench::suite::run(&a.suite_config(connect, chat)?).await?;
+    let cfg = a.suite_config(connect, chat)?;
+    let report = tokio::select! {
+        r = bench::suite::run(&cfg) => Some(r?),
+        _ = shutdown::interrupted() => None,
+    };
+    let Some(report) = report else {
+        // Ctrl-C: the run is dropped by now, which kills its child servers. Exit at
+        // once rather than through the runtime's drop, which would wait for a blocking
+        // measurement thread (a round trip waiting out its timeout) to finish.
+        announce(format_args!("nettool: bench interrupted: no report"));
+        std::process::exit(1);
+    };
     if a.json {
         let text = serde_json::to_string_pretty(&report)?;
         output::print(format_args!("{text}\n"))?;

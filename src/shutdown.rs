@@ -20,6 +20,14 @@ pub fn on_signal() -> CancellationToken {
     token
 }
 
+/// Completes on the first Ctrl-C or SIGTERM, saying nothing: for commands that have no
+/// server to stop but must not die of the default action halfway (the bench, whose
+/// child servers are killed when the work is dropped). The handlers are installed when
+/// this is called, not when it is first polled.
+pub fn interrupted() -> impl Future<Output = ()> {
+    signals()
+}
+
 /// Register for SIGINT and SIGTERM now; the future completes on the first of them.
 #[cfg(unix)]
 fn signals() -> impl Future<Output = ()> {

@@ -108,6 +108,34 @@ async fn echo_over_tcp_reports_each_timeout_and_fails_when_nothing_came_back() {
     assert_eq!(ping.exit().await.code(), Some(1));
 }
 
+/// Ctrl-C during a bench ends it with one line and status 1, not the default action's
+/// silent death (which would leave a `bench fanout`'s child server behind).
+#[tokio::test]
+async fn an_interrupted_bench_says_so_in_one_line() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap().to_string();
+    let args = [
+        "bench",
+        "rtt",
+        "--connect",
+        &a,
+        "--proto",
+        "tcp",
+        "--duration",
+        "30s",
+    ];
+    let mut bench = Proc::spawn("bench", nettool(), &args);
+    // It connects after its signal handlers are in place.
+    let _held = timeout(WAIT, l.accept())
+        .await
+        .expect("the bench connects")
+        .expect("accept");
+    bench.signal("INT").await;
+    let said = bench.stderr_containing("nettool: ").await;
+    assert_eq!(said, "nettool: bench interrupted: no report");
+    assert_eq!(bench.exit_on_its_own().await.code(), Some(1));
+}
+
 #[tokio::test]
 async fn interrupted_echo_prints_the_summary_and_exits_zero() {
     let (server, addr) = nettool_server(&["echo"]).await;
