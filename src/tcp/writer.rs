@@ -107,9 +107,11 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
-    /// Ends the coalescing window early: the queue reached half its limits, or
-    /// [`FULL_BATCH`] bytes.
+    /// Ends the coalescing window early: the queue reached `hurry_at`.
     hurry: Notify,
+    /// (messages, bytes) queued that end a window early: half the limits, and at most
+    /// [`FULL_BATCH`] bytes.
+    hurry_at: (usize, usize),
     /// Set with the abort token: the writer checks it without the token's lock.
     aborted: AtomicBool,
     limits: QueueLimits,
@@ -157,10 +159,7 @@ impl PeerSink for TcpSink {
         // of FULL_BATCH bytes ends the window too: the write's fixed cost is spread thin
         // by then, and waiting longer would only add latency.
         let was_empty = st.q.is_empty();
-        let soon = (
-            (limits.messages / 2).max(1),
-            (limits.bytes / 2).clamp(1, FULL_BATCH),
-        );
+        let soon = self.shared.hurry_at;
         let before = st.q.len() < soon.0 && st.bytes < soon.1;
         st.q.push_back((msg.clone(), len));
         st.bytes += len;
@@ -242,6 +241,10 @@ pub fn queue(limits: QueueLimits, form: Form) -> (TcpSink, Queue) {
         }),
         wake: Notify::new(),
         hurry: Notify::new(),
+        hurry_at: (
+            (limits.messages / 2).max(1),
+            (limits.bytes / 2).clamp(1, FULL_BATCH),
+        ),
         aborted: AtomicBool::new(false),
         limits: QueueLimits {
             messages: limits.messages.max(1),
