@@ -11,10 +11,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use std::fmt::Write as _;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
+use tokio_util::codec::{Decoder, FramedRead};
 
 /// How long one join (connect and welcome) may take.
 const JOIN_WAIT: Duration = Duration::from_secs(15);
@@ -23,7 +24,7 @@ const LINE_TAG: &str = "nt";
 /// A text-mode member's keepalive: none (TCP needs none).
 const NO_KEEPALIVE: Duration = Duration::from_secs(3600);
 
-/// A text-mode member reads this much at a time (a load line is ~100 bytes).
+/// A text-mode member's read buffer (a load line is ~100 bytes).
 const TEXT_READ: usize = 16 * 1024;
 /// A text line longer than this cannot be a load line: it is dropped unread.
 const TEXT_MAX_LINE: usize = 64 * 1024;
@@ -210,43 +211,44 @@ impl From<Incoming> for Got {
     }
 }
 
-/// A text-mode member's lines, a read's worth at a time.
+/// A text-mode member's lines, a read's worth at a time, stamped when the read
+/// returned (the decoder runs right after each read).
 fn lines(rd: OwnedReadHalf) -> Rx {
-    let buf = BytesMut::with_capacity(TEXT_READ);
-    futures_util::stream::unfold(Some((rd, buf)), |state| async move {
-        let (mut rd, mut buf) = state?;
-        loop {
-            if buf.capacity() - buf.len() < TEXT_READ / 4 {
-                buf.reserve(TEXT_READ);
-            }
-            match rd.read_buf(&mut buf).await {
-                // The end: a last line without its newline still counts.
-                Ok(0) if buf.is_empty() => return None,
-                Ok(0) => {
-                    let chunk = buf.split().freeze();
-                    return Some((
-                        Ok(Got::Lines {
-                            chunk,
-                            at_us: now_us(),
-                        }),
-                        None,
-                    ));
-                }
-                Ok(_) => {
-                    let at_us = now_us();
-                    if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
-                        let chunk = buf.split_to(end + 1).freeze();
-                        return Some((Ok(Got::Lines { chunk, at_us }), Some((rd, buf))));
-                    }
-                    if buf.len() > TEXT_MAX_LINE {
-                        buf.clear();
-                    }
-                }
-                Err(e) => return Some((Err(e.into()), None)),
-            }
+    FramedRead::with_capacity(rd, LineChunks, TEXT_READ)
+        .map(|r| {
+            r.map(|chunk| Got::Lines {
+                chunk,
+                at_us: now_us(),
+            })
+        })
+        .boxed()
+}
+
+/// Every complete line in the buffer as one chunk (a last line without its newline at
+/// the stream's end too); a line longer than [`TEXT_MAX_LINE`] is dropped.
+struct LineChunks;
+
+impl Decoder for LineChunks {
+    type Item = Bytes;
+    type Error = WireError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, WireError> {
+        if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
+            return Ok(Some(buf.split_to(end + 1).freeze()));
         }
-    })
-    .boxed()
+        if buf.len() > TEXT_MAX_LINE {
+            buf.clear();
+        }
+        Ok(None)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, WireError> {
+        match self.decode(buf)? {
+            Some(chunk) => Ok(Some(chunk)),
+            None if buf.is_empty() => Ok(None),
+            None => Ok(Some(buf.split().freeze())),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +271,28 @@ mod tests {
         assert_eq!(
             parse_text_line(format!("t7: {ours}").as_bytes()),
             Some((7, 8, 9))
+        );
+    }
+
+    #[test]
+    fn a_read_yields_its_complete_lines_and_keeps_the_rest() {
+        let mut buf = BytesMut::from(&b"a\nb\npart"[..]);
+        assert_eq!(
+            LineChunks.decode(&mut buf).ok().flatten().as_deref(),
+            Some(&b"a\nb\n"[..])
+        );
+        assert_eq!(LineChunks.decode(&mut buf).ok().flatten(), None);
+        assert_eq!(&buf[..], b"part");
+        assert_eq!(
+            LineChunks.decode_eof(&mut buf).ok().flatten().as_deref(),
+            Some(&b"part"[..])
+        );
+        assert_eq!(LineChunks.decode_eof(&mut buf).ok().flatten(), None);
+        let mut long = BytesMut::from(&vec![b'x'; TEXT_MAX_LINE + 1][..]);
+        assert_eq!(LineChunks.decode(&mut long).ok().flatten(), None);
+        assert!(
+            long.is_empty(),
+            "a line too long for a load line is dropped"
         );
     }
 
