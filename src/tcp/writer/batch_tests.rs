@@ -154,11 +154,19 @@ async fn a_short_write_resumes_where_it_stopped() {
 
 const WINDOW: Duration = Duration::from_millis(5);
 
-/// A writer with the [`WINDOW`] on a paused clock that has written "first".
-async fn after_one_write() -> (TcpSink, Recorder, tokio::task::JoinHandle<io::Result<()>>) {
-    let (sink, q) = queue(limits(), Form::Line);
+type Writer = tokio::task::JoinHandle<io::Result<()>>;
+
+/// A writer with the [`WINDOW`], its queue bounded by `limits`.
+fn windowed(limits: QueueLimits) -> (TcpSink, Recorder, Writer) {
+    let (sink, q) = queue(limits, Form::Line);
     let out = Recorder::new(usize::MAX);
     let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
+    (sink, out, writer)
+}
+
+/// A writer with the [`WINDOW`] on a paused clock that has written "first".
+async fn after_one_write(limits: QueueLimits) -> (TcpSink, Recorder, Writer) {
+    let (sink, out, writer) = windowed(limits);
     let wrote = out.wrote.notified();
     assert_eq!(sink.send(&line("first")), Ok(()));
     wrote.await;
@@ -167,7 +175,7 @@ async fn after_one_write() -> (TcpSink, Recorder, tokio::task::JoinHandle<io::Re
 
 #[tokio::test(start_paused = true)]
 async fn within_the_window_what_is_queued_waits_for_its_end_and_leaves_in_one_write() {
-    let (sink, out, writer) = after_one_write().await;
+    let (sink, out, writer) = after_one_write(limits()).await;
     let first = Instant::now();
     let wrote = out.wrote.notified();
     for text in ["second", "third"] {
@@ -186,7 +194,7 @@ async fn within_the_window_what_is_queued_waits_for_its_end_and_leaves_in_one_wr
 
 #[tokio::test(start_paused = true)]
 async fn after_a_quiet_window_a_message_leaves_at_once() {
-    let (sink, out, writer) = after_one_write().await;
+    let (sink, out, writer) = after_one_write(limits()).await;
     tokio::time::advance(WINDOW).await;
     let sent = Instant::now();
     let wrote = out.wrote.notified();
@@ -200,7 +208,7 @@ async fn after_a_quiet_window_a_message_leaves_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn an_abort_inside_the_window_stops_the_writer_without_writing() {
-    let (sink, out, writer) = after_one_write().await;
+    let (sink, out, writer) = after_one_write(limits()).await;
     assert_eq!(sink.send(&line("never")), Ok(()));
     tokio::task::yield_now().await; // the writer is now inside its window
     sink.close(Close::Abort);
@@ -210,18 +218,11 @@ async fn an_abort_inside_the_window_stops_the_writer_without_writing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_queue_half_full_ends_the_window_early() {
-    let (sink, q) = queue(
-        QueueLimits {
-            messages: 4,
-            ..limits()
-        },
-        Form::Line,
-    );
-    let out = Recorder::new(usize::MAX);
-    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
-    let wrote = out.wrote.notified();
-    assert_eq!(sink.send(&line("first")), Ok(()));
-    wrote.await;
+    let (sink, out, writer) = after_one_write(QueueLimits {
+        messages: 4,
+        ..limits()
+    })
+    .await;
     let sent = Instant::now();
     let wrote = out.wrote.notified();
     assert_eq!(sink.send(&line("a")), Ok(()));
@@ -236,7 +237,7 @@ async fn a_queue_half_full_ends_the_window_early() {
 
 #[tokio::test(start_paused = true)]
 async fn a_full_batch_of_bytes_ends_the_window_early() {
-    let (sink, out, writer) = after_one_write().await;
+    let (sink, out, writer) = after_one_write(limits()).await;
     let sent = Instant::now();
     let wrote = out.wrote.notified();
     let long = "x".repeat(100);
@@ -262,15 +263,10 @@ async fn a_full_batch_of_bytes_ends_the_window_early() {
 
 #[tokio::test(start_paused = true)]
 async fn a_queue_of_two_is_never_held_back_so_a_reader_is_never_too_slow_for_it() {
-    let (sink, q) = queue(
-        QueueLimits {
-            messages: 2,
-            ..limits()
-        },
-        Form::Line,
-    );
-    let out = Recorder::new(usize::MAX);
-    let writer = tokio::spawn(run(out.clone(), q, Arc::new(ConnStats::default()), WINDOW));
+    let (sink, out, writer) = windowed(QueueLimits {
+        messages: 2,
+        ..limits()
+    });
     let start = Instant::now();
     for text in ["a", "b", "c", "d"] {
         let wrote = out.wrote.notified();
