@@ -9,15 +9,22 @@ use nettool::tcp::writer::EVICTED;
 use nettool::wire::Proto;
 use std::time::Duration;
 
-#[tokio::test]
-async fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_talker_stays() {
+/// A TCP server capped at `max_conns` connections with a 100 ms handshake grace, and a
+/// member who has spoken (guest1).
+async fn capped_room_with_a_talker(max_conns: usize) -> (TestServer, TcpText) {
     let mut cfg = ServerConfig::default();
-    cfg.tcp.max_conns = 3;
+    cfg.tcp.max_conns = max_conns;
     cfg.tcp.handshake_timeout = Duration::from_millis(100);
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
     let mut talker = TcpText::connect(server.addr).await;
     talker.send_line("hello").await;
     talker.wait_for("* you are guest1; 1 online").await;
+    (server, talker)
+}
+
+#[tokio::test]
+async fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_talker_stays() {
+    let (server, mut talker) = capped_room_with_a_talker(3).await;
     // Two connections that never send a byte: taken for listening text peers (after the
     // detection window, longer than the 100 ms grace) and joined.
     let mut idle1 = TcpText::connect(server.addr).await;
@@ -37,13 +44,7 @@ async fn at_the_cap_the_oldest_idle_connection_makes_room_and_a_talker_stays() {
 
 #[tokio::test]
 async fn newcomers_arriving_together_at_the_cap_each_take_an_idle_place() {
-    let mut cfg = ServerConfig::default();
-    cfg.tcp.max_conns = 4;
-    cfg.tcp.handshake_timeout = Duration::from_millis(100);
-    let server = TestServer::start(&[Proto::Tcp], cfg).await;
-    let mut talker = TcpText::connect(server.addr).await;
-    talker.send_line("hello").await;
-    talker.wait_for("* you are guest1; 1 online").await;
+    let (server, mut talker) = capped_room_with_a_talker(4).await;
     let mut idle = Vec::new();
     for n in 2..=4 {
         let mut c = TcpText::connect(server.addr).await;
