@@ -9,6 +9,7 @@
 //! its report requests are answered like echo, on the same budget.
 
 pub mod client;
+mod discard;
 pub(crate) mod pinger;
 mod server;
 pub mod sink;

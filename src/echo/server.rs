@@ -3,6 +3,7 @@
 //! answered by one datagram with the same bytes, within the limits of [`super`]'s docs. Beside plain echo it serves the bench's
 //! stream sink (a TCP preamble or a UDP tag, see [`super::sink`]).
 
+use super::discard;
 use super::sink::{self, TcpReport, UdpSink};
 use super::ServerConfig;
 use crate::udp::budget::PerSource;
@@ -76,15 +77,11 @@ async fn connection(mut s: TcpStream) -> io::Result<()> {
 
 /// Count bytes until the sender half-closes, then report.
 async fn tcp_sink(mut s: TcpStream, mut buf: Vec<u8>, already: usize) -> io::Result<()> {
-    let start = Instant::now();
-    let mut bytes = already as u64;
-    loop {
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
+    if let Ok(peer) = s.peer_addr() {
+        discard::size_for_path(&s, peer);
     }
+    let start = Instant::now();
+    let bytes = already as u64 + discard::until_eof(&mut s, &mut buf).await?;
     let report = TcpReport {
         bytes,
         elapsed_ns: start.elapsed().as_nanos() as u64,
