@@ -10,7 +10,10 @@ drift hits both sides alike; medians of RUNS runs):
                      at 10 x 14 000, 50 x 260 and 200 x 16 msg/s (TCP; nettool also UDP)
   pinned fan-out     the same text fan-out, nettool vs Node, server on CPU 0 and load
                      generator on CPU 1 (taskset; `bench --pin`), at 50 x 260, 200 x 16
-                     and 5 x 10 msg/s: CPU per delivery per core
+                     and 5 x 10 msg/s: CPU per delivery per core; beside them
+                     scripts/relay-floor.c, the same room made of bare system calls
+                     (one epoll loop, one write per member per round): what the
+                     socket API and this load generator allow on this machine
   capacity           (only when named in PARTS) `nettool bench capacity --pin` vs
                      scripts/capacity-floor.c, the same broadcast to CAPACITY (default
                      10000) TCP + as many UDP members made of bare system calls: how close
@@ -22,7 +25,9 @@ scripts/compare.sh, which builds the release binary first.
 Environment: RUNS (default 3), SECONDS_EACH (default 3), PARTS (default
 "rtt stream fanout pinned"), OUT (JSON file for the raw figures, default
 bench-out/compare.json), COALESCE (pinned part: the nettool server's --coalesce windows
-to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default only).
+to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default only),
+FLOORS (pinned part: the relay floor's variants, "round" and/or windows in µs, e.g.
+"round 1000"; default "round").
 """
 
 import json
@@ -46,6 +51,8 @@ OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
 PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
 COALESCE = os.environ.get("COALESCE", "").split()
+RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it
+FLOORS = os.environ.get("FLOORS", "round").split()
 CAPACITY = int(os.environ.get("CAPACITY", "10000"))
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
 
@@ -179,10 +186,13 @@ def fanout_nettool(proto, clients, rate):
 
 
 def fanout_external(kind, clients, rate, pin=False, server_args=()):
+    """kind: node, ncat, floor (server_args: relay-floor's mode and window) or nettool."""
     port = free_port()
     cpu0 = ["taskset", "-c", "0"] if pin else []
     if kind == "node":
         srv = Server([*cpu0, "node", NODE_SERVER, str(port)], "listening")
+    elif kind == "floor":  # scripts/relay-floor.c, built by part_pinned
+        srv = Server([*cpu0, str(RELAY_FLOOR), str(port), *server_args], "serving")
     elif kind == "ncat":
         srv = Server(["ncat", "-v", "--chat", "--max-conns", "1000", "-l", "127.0.0.1",
                       str(port)], "Listening")
@@ -366,10 +376,23 @@ def part_fanout():
                     f"load generator {r['loadgen_cpu_s'] or 0:.2f} CPU-s in {r['seconds']:.1f} s")
 
 
+def build_floor(name):
+    """Compile scripts/NAME.c beside the raw output; None (and a log line) if it cannot."""
+    out = OUT.parent / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("cc") is None or subprocess.run(
+            ["cc", "-O2", "-o", str(out), str(ROOT / "scripts" / f"{name}.c")]).returncode:
+        log(f"cannot build scripts/{name}.c (cc)")
+        return None
+    return out
+
+
 def part_pinned():
+    global RELAY_FLOOR
     if shutil.which("taskset") is None:
         log("pinned fan-out: taskset is missing; skipped")
         return
+    RELAY_FLOOR = build_floor("relay-floor")
     windows = COALESCE or [None]
     for clients, rate in PINNED_LOADS:
         label = f"pinned fan-out {clients} x {rate:g}/s"
@@ -380,6 +403,10 @@ def part_pinned():
             name = "nettool" if w is None else f"nettool --coalesce {w}"
             pairs.append((name, lambda c=clients, r=rate, a=args:
                           fanout_external("nettool", c, r, True, a)))
+        for f in FLOORS if RELAY_FLOOR is not None else []:
+            args = ("round",) if f == "round" else ("round", f)
+            pairs.append((f"floor {f}", lambda c=clients, r=rate, a=args:
+                          fanout_external("floor", c, r, True, a)))
         if "node" not in missing:
             pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r, True)))
         res = interleave(pairs)
@@ -390,6 +417,9 @@ def part_pinned():
                 continue
             n = res.get(name) or {}
             tag = label if name == "nettool" else f"{label} {name[8:]}"
+            if name.startswith("floor"):
+                f = name[6:]
+                tag = f"{label} relay floor" + ("" if f == "round" else f", {f} µs window")
             row(f"{tag}: CPU/delivery", n.get("server_us_per_delivery"), "node",
                 node.get("server_us_per_delivery"), "≤ 0.5×", cpu)
             row(f"{tag}: p50", n.get("p50_us"), "node", node.get("p50_us"), "-", us)
@@ -397,11 +427,9 @@ def part_pinned():
 
 
 def part_capacity():
-    floor = OUT.parent / "capacity-floor"
-    floor.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.which("cc") is None or subprocess.run(
-            ["cc", "-O2", "-o", str(floor), str(ROOT / "scripts" / "capacity-floor.c")]).returncode:
-        log("capacity: cannot build scripts/capacity-floor.c (cc); skipped")
+    floor = build_floor("capacity-floor")
+    if floor is None:
+        log("capacity: skipped")
         return
     n, broadcasts = str(CAPACITY), "10"
     log(f"capacity: {n} TCP + {n} UDP members")
