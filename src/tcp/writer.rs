@@ -19,14 +19,14 @@
 //! [`FULL_BATCH`] bytes (4 KiB, some 40 chat lines) are queued: by then the write's fixed
 //! cost is spread thin, and a member receiving many lines a second is not held back for
 //! the whole window. Measured, pinned, text members against the lesson's Node.js server
-//! (docs/SCALE_NOTES.md §7 and §11): at 50 members × 260 lines/s, server CPU per
-//! delivery 1.28–1.37 µs with no window, 0.52–0.56 with the 5 ms window alone and
-//! 0.57–0.60 with the 4 KiB end as well (Node 1.34–1.52), p99 10.7–18.0 ms with the window
-//! alone and 7.2–10.0 with both (Node 20–38); at 200 × 16, where the room's own batches
-//! are ~2 ms apart, 1.43–1.54 µs with no window and 0.74–0.91 with the window, with or
-//! without the 4 KiB end (Node 1.5). At 5 × 10 lines/s nothing changes. tokio's timers
-//! tick in milliseconds, so a window below 1 ms behaves as 1 ms; zero turns pacing off
-//! (and the 4 KiB end with it).
+//! (docs/SCALE_NOTES.md §7, §11, §12): at 50 members × 260 lines/s, server CPU per
+//! delivery 1.28–1.37 µs with no window, 0.52–0.56 with a 5 ms window alone and
+//! 0.54–0.60 with the 4 KiB end as well, 5 or 10 ms (Node 1.34–1.54); p99 10.7–18.0 ms
+//! with the window alone and 7–12 with the end as well (Node 20–38). At 200 × 16, where
+//! the room's own batches are ~2 ms apart, 1.43–1.54 µs with no window, 0.74–0.95 with
+//! 5 ms and 0.58–0.66 with 10 ms (Node 1.5), p99 11–18 ms (Node 270–400). At 5 × 10
+//! lines/s nothing changes. tokio's timers tick in milliseconds, so a window below 1 ms
+//! behaves as 1 ms; zero turns pacing off (and the 4 KiB end with it).
 //!
 //! What happens when the queue is full is the [`SlowPolicy`]: refuse the message (the
 //! room then drops the peer as too slow), or discard the oldest queued message and count
@@ -90,8 +90,12 @@ pub struct QueueLimits {
 /// CPU 10–15 % for 50 × 260's p99; 4 KiB buys most of that p99 for about half the CPU.
 pub const FULL_BATCH: usize = 4096;
 
-/// Default coalescing window (`TcpConfig::coalesce`); see the module's docs.
-pub const DEFAULT_COALESCE: Duration = Duration::from_millis(5);
+/// Default coalescing window (`TcpConfig::coalesce`); see the module's docs. 10 ms rather
+/// than 5: with the [`FULL_BATCH`] end, a member receiving many lines a second is written
+/// to every ~3 ms whatever the window, so the longer window costs it little, while at
+/// 200 members × 16 lines/s (~1.6 KB per 5 ms) it halves the writes again: server CPU per
+/// delivery 0.64 µs against 0.89 (5 runs each, 2026-12-02 04:03 UTC, Node 1.53).
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(10);
 
 struct State {
     q: VecDeque<(Arc<Outgoing>, usize)>,
