@@ -162,35 +162,35 @@ mod tests {
         c.shutdown().await.unwrap();
     }
 
-    /// Several pipes' worth, with the loopback buffer bound, through the kernel's path.
-    #[tokio::test]
-    async fn the_sink_counts_every_byte_to_the_end_of_stream() {
+    /// Sends `total` bytes over a fresh loopback pair (its buffer bound as a sink's) and
+    /// counts them at the far end by splicing, or by reading.
+    async fn counted(total: usize, splice: bool) -> u64 {
         let (c, mut s) = pair().await;
         size_for_path(&s, s.peer_addr().unwrap());
-        let total = 5 * PIPE_OR_BUF + 12_345;
         let sender = tokio::spawn(send(c, total));
         let mut buf = vec![0u8; 64 * 1024];
-        let n = timeout(WAIT, until_eof(&mut s, &mut buf))
-            .await
-            .unwrap()
-            .unwrap();
+        let n = if splice {
+            let pipe = spliced::Pipe::new().expect("a pipe and /dev/null");
+            timeout(WAIT, pipe.until_eof(&s)).await
+        } else {
+            timeout(WAIT, read_until_eof(&mut s, &mut buf)).await
+        };
         sender.await.unwrap();
-        assert_eq!(n, total as u64);
+        n.unwrap().unwrap()
+    }
+
+    /// Several pipes' worth, through the kernel's splice path.
+    #[tokio::test]
+    async fn splicing_counts_every_byte_to_the_end_of_stream() {
+        let total = 5 * PIPE_OR_BUF + 12_345;
+        assert_eq!(counted(total, true).await, total as u64);
     }
 
     /// The copying fallback counts the same.
     #[tokio::test]
     async fn reading_counts_every_byte_too() {
-        let (c, mut s) = pair().await;
         let total = 3 * PIPE_OR_BUF + 1;
-        let sender = tokio::spawn(send(c, total));
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = timeout(WAIT, read_until_eof(&mut s, &mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        sender.await.unwrap();
-        assert_eq!(n, total as u64);
+        assert_eq!(counted(total, false).await, total as u64);
     }
 
     /// A peer that resets mid-stream ends the sink with an error, not a count.
