@@ -163,10 +163,17 @@ def iperf3(proto, size=None):
             args += ["-u", "-b", "0", "-l", str(size)]
         for _ in range(50):  # the server takes a moment to listen
             r = subprocess.run(args, capture_output=True, text=True, timeout=SECS + 30)
-            if r.returncode == 0:
+            d = json.loads(r.stdout) if r.stdout.strip() else {}
+            # iperf3 3.12 with -J exits 0 even when it could not connect: read its error.
+            err = d.get("error") or ("" if r.returncode == 0 else r.stderr.strip())
+            if not err:
                 break
+            if "unable to connect" not in err:
+                raise RuntimeError(f"iperf3: {err}")
             time.sleep(0.1)  # retry interval while iperf3 -s starts; not a measurement
-        d = json.loads(r.stdout)["end"]
+        else:
+            raise RuntimeError(f"iperf3: {err}")
+        d = d["end"]
     finally:
         srv.kill()
         srv.wait()
