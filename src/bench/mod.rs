@@ -29,3 +29,27 @@ mod setup;
 pub mod stream;
 pub mod suite;
 pub mod sweep;
+
+/// `e` from a measurement against a server, as one line naming it: "stream over udp to
+/// 127.0.0.1:9: port unreachable (nothing listens there)". On UDP a refusal is the ICMP
+/// answer to a datagram; on TCP a connection closed before the answer is a server that
+/// is not `nettool echo -l`.
+pub(crate) fn named(
+    what: std::fmt::Arguments<'_>,
+    proto: crate::wire::Proto,
+    e: std::io::Error,
+) -> std::io::Error {
+    use crate::wire::Proto;
+    use std::io::{Error, ErrorKind};
+    match (proto, e.kind()) {
+        (Proto::Udp, ErrorKind::ConnectionRefused) => Error::new(
+            e.kind(),
+            format!("{what}: port unreachable (nothing listens there)"),
+        ),
+        (Proto::Tcp, ErrorKind::UnexpectedEof) => Error::new(
+            e.kind(),
+            format!("{what}: the server closed the connection before answering (is it `nettool echo -l`?)"),
+        ),
+        _ => crate::addr::failed(what, e),
+    }
+}

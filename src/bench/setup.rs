@@ -33,8 +33,18 @@ pub struct SetupResult {
     pub latency: Option<Latency>,
 }
 
-/// Measure (blocking).
+/// Measure (blocking). An error names the measurement and the address.
 pub(super) fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
+    measure(cfg).map_err(|e| {
+        super::named(
+            format_args!("setup over {} to {}", cfg.proto, cfg.addr),
+            cfg.proto,
+            e,
+        )
+    })
+}
+
+fn measure(cfg: &SetupConfig) -> io::Result<SetupResult> {
     let mut hist = stats::histogram();
     let (mut attempts, mut failed) = (0u64, 0u64);
     let start = Instant::now();

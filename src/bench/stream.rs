@@ -111,12 +111,19 @@ impl Default for SearchConfig {
     }
 }
 
-/// Measure (blocking).
+/// Measure (blocking). An error names the stream and the address.
 pub fn run(cfg: &StreamConfig) -> io::Result<StreamResult> {
     match cfg.proto {
         Proto::Tcp => tcp(cfg),
         Proto::Udp => udp(cfg),
     }
+    .map_err(|e| {
+        super::named(
+            format_args!("stream over {} to {}", cfg.proto, cfg.addr),
+            cfg.proto,
+            e,
+        )
+    })
 }
 
 fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {

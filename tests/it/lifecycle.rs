@@ -226,6 +226,18 @@ async fn errors_are_one_line_naming_what_failed() {
             format!("nettool: cannot connect to tcp {refused}: connection refused (nothing listens there)"),
         ),
         (
+            vec!["bench", "stream", "--proto", "tcp", "--connect", &refused],
+            format!("nettool: stream over tcp to {refused}: connection refused (nothing listens there)"),
+        ),
+        (
+            vec!["bench", "stream", "--proto", "udp", "--connect", &refused],
+            format!("nettool: stream over udp to {refused}: port unreachable (nothing listens there)"),
+        ),
+        (
+            vec!["bench", "setup", "--proto", "tcp", "--connect", &refused],
+            format!("nettool: setup over tcp to {refused}: connection refused (nothing listens there)"),
+        ),
+        (
             vec!["chat", "127.0.0.1:99999"],
             "nettool: bad port in \"127.0.0.1:99999\": 99999 is not in 0..=65535".into(),
         ),
@@ -249,6 +261,33 @@ async fn errors_are_one_line_naming_what_failed() {
     }
     server.signal("TERM").await;
     assert!(server.exit().await.success());
+}
+
+/// A stream against a TCP server that is not a nettool sink (it swallows the bytes and
+/// closes without a report) fails in one line that says so.
+#[tokio::test]
+async fn a_stream_to_something_else_says_what_it_met() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let swallow = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
+    });
+    let out = tokio::process::Command::new(nettool())
+        .args(["bench", "stream", "--proto", "tcp", "--duration", "200ms"])
+        .args(["--connect", &addr.to_string()])
+        .stdin(Stdio::null())
+        .output();
+    let out = timeout(WAIT, out).await.unwrap().unwrap();
+    swallow.await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "nettool: stream over tcp to {addr}: the server closed the connection before \
+             answering (is it `nettool echo -l`?)"
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[tokio::test]
