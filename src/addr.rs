@@ -104,6 +104,17 @@ pub fn failed(what: fmt::Arguments<'_>, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {}", cause(&e)))
 }
 
+/// [`failed`] for UDP, where a refusal is the ICMP port-unreachable answer to a datagram:
+/// "cannot join udp 127.0.0.1:7070: port unreachable (nothing listens there)".
+pub fn failed_udp(what: fmt::Arguments<'_>, e: io::Error) -> io::Error {
+    let e = if e.kind() == io::ErrorKind::ConnectionRefused {
+        io::Error::new(e.kind(), "port unreachable (nothing listens there)")
+    } else {
+        e
+    };
+    failed(what, e)
+}
+
 /// Parse a duration: a bare number is seconds (`0.2`, like ping's `-i`), otherwise
 /// humantime (`200ms`, `1s`, `2m`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

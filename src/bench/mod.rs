@@ -42,14 +42,11 @@ pub(crate) fn named(
     use crate::wire::Proto;
     use std::io::{Error, ErrorKind};
     match (proto, e.kind()) {
-        (Proto::Udp, ErrorKind::ConnectionRefused) => Error::new(
-            e.kind(),
-            format!("{what}: port unreachable (nothing listens there)"),
-        ),
+        (Proto::Udp, _) => crate::addr::failed_udp(what, e),
         (Proto::Tcp, ErrorKind::UnexpectedEof) => Error::new(
             e.kind(),
             format!("{what}: the server closed the connection before answering (is it `nettool echo -l`?)"),
         ),
-        _ => crate::addr::failed(what, e),
+        (Proto::Tcp, _) => crate::addr::failed(what, e),
     }
 }

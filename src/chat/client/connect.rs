@@ -134,12 +134,7 @@ async fn connect_udp(cfg: &ClientConfig) -> Result<Conn> {
         )
     })?);
     let refused = |e: std::io::Error| {
-        let e = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            std::io::Error::new(e.kind(), "port unreachable (nothing listens there)")
-        } else {
-            e
-        };
-        failed(format_args!("cannot join udp {}", cfg.addr), e)
+        crate::addr::failed_udp(format_args!("cannot join udp {}", cfg.addr), e)
     };
     let hello = binary::encode_datagram(&ClientMsg::Hello {
         nick: cfg.nick.clone(),
