@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,7 @@ int main(int argc, char **argv) {
     int port = atoi(argv[1]), one = 1;
     gather = !strcmp(argv[2], "round");
     window_us = argc == 4 ? atoll(argv[3]) : 0;
+    signal(SIGPIPE, SIG_IGN); // a member gone mid-write is an error return, not the end
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
