@@ -26,9 +26,10 @@ pub(super) const LOOPBACK_RCVBUF: usize = 1 << 20;
 #[cfg(target_os = "linux")]
 const PIPE: usize = 1 << 20;
 
-/// Size the sink connection's receive buffer for its path (see [`LOOPBACK_RCVBUF`]).
+/// Size the sink connection's receive buffer for its path (see [`LOOPBACK_RCVBUF`]). A
+/// dual-stack listener sees an IPv4 peer as `::ffff:127.0.0.1`, which is loopback too.
 pub(super) fn size_for_path(s: &TcpStream, peer: SocketAddr) {
-    if peer.ip().is_loopback() {
+    if peer.ip().to_canonical().is_loopback() {
         if let Err(e) = socket2::SockRef::from(s).set_recv_buffer_size(LOOPBACK_RCVBUF) {
             tracing::debug!(error = %e, "stream sink: SO_RCVBUF not set");
         }
@@ -215,7 +216,14 @@ mod tests {
         let size = || socket2::SockRef::from(&s).recv_buffer_size().unwrap();
         let before = size();
         size_for_path(&s, "192.0.2.1:9".parse().unwrap());
+        size_for_path(&s, "[::ffff:192.0.2.1]:9".parse().unwrap());
         assert_eq!(size(), before);
+        size_for_path(&s, "[::ffff:127.0.0.1]:9".parse().unwrap());
+        assert_eq!(
+            size(),
+            2 * LOOPBACK_RCVBUF,
+            "an IPv4 peer on a dual-stack socket"
+        );
         size_for_path(&s, s.peer_addr().unwrap());
         // Linux reports twice what was set (its bookkeeping overhead).
         assert_eq!(size(), 2 * LOOPBACK_RCVBUF);
