@@ -13,7 +13,9 @@ drift hits both sides alike; medians of RUNS runs):
                      and 5 x 10 msg/s: CPU per delivery per core; beside them
                      scripts/relay-floor.c, the same room made of bare system calls
                      (one epoll loop, one write per member per round): what the
-                     socket API and this load generator allow on this machine
+                     socket API and this load generator allow on this machine;
+                     and before each load, scripts/host-stalls.c: how much of the time
+                     the host keeps a line waiting on CPU 0 or 1 (the p99 floor)
   capacity           (only when named in PARTS) `nettool bench capacity --pin` vs
                      scripts/capacity-floor.c, the same broadcast to CAPACITY (default
                      10000) TCP + as many UDP members made of bare system calls: how close
@@ -52,6 +54,7 @@ LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
 PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
 COALESCE = os.environ.get("COALESCE", "").split()
 RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it
+HOST_STALLS = None  # the built scripts/host-stalls.c, likewise
 FLOORS = os.environ.get("FLOORS", "round").split()
 CAPACITY = int(os.environ.get("CAPACITY", "10000"))
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
@@ -388,22 +391,42 @@ def build_floor(name):
     out = OUT.parent / name
     out.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("cc") is None or subprocess.run(
-            ["cc", "-O2", "-o", str(out), str(ROOT / "scripts" / f"{name}.c")]).returncode:
+            ["cc", "-O2", "-pthread", "-o", str(out), str(ROOT / "scripts" / f"{name}.c")]).returncode:
         log(f"cannot build scripts/{name}.c (cc)")
         return None
     return out
 
 
+def host_stalls(label):
+    """scripts/host-stalls.c on CPUs 0 and 1 for SECS seconds: the share of the time at
+    which a line crossing them would wait >= 2 and >= 4 ms for the host, as a row."""
+    if HOST_STALLS is None:
+        return None
+    log(f"  host stalls on CPUs 0 and 1, {SECS} s")
+    try:
+        out = subprocess.run([str(HOST_STALLS), str(SECS), "0", "1"], capture_output=True,
+                             text=True, timeout=SECS + 30, check=True).stdout
+        st = json.loads(out.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as e:
+        log(f"    host-stalls failed: {e}")
+        return None
+    rows.append((f"{label} host: a line waits ≥ 2 ms", pct(st["wait_ge_2ms_pct"]),
+                 f"≥ 4 ms: {pct(st['wait_ge_4ms_pct'])}", None, "(info: the p99 floor)", "lower"))
+    return st
+
+
 def part_pinned():
-    global RELAY_FLOOR
+    global RELAY_FLOOR, HOST_STALLS
     if shutil.which("taskset") is None:
         log("pinned fan-out: taskset is missing; skipped")
         return
     RELAY_FLOOR = build_floor("relay-floor")
+    HOST_STALLS = build_floor("host-stalls")
     windows = COALESCE or [None]
     for clients, rate in PINNED_LOADS:
         label = f"pinned fan-out {clients} x {rate:g}/s"
         log(label)
+        stalls = host_stalls(label)
         pairs = []
         for w in windows:
             args = () if w is None else ("--coalesce", w)
@@ -417,7 +440,7 @@ def part_pinned():
         if "node" not in missing:
             pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r, True)))
         res = interleave(pairs)
-        raw[f"pinned_{clients}x{rate:g}"] = res
+        raw[f"pinned_{clients}x{rate:g}"] = {**res, "host_stalls": stalls}
         node = res.get("node") or {}
         for name, _ in pairs:
             if name == "node":

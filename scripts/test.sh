@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The tests: installs the peer tools the interop tests need (if missing), then runs
-# every test (and checks that the C floors compile). Usage: scripts/test.sh [extra cargo test arguments]
+# every test (and checks that the C programs compare.sh builds compile). Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-peers.sh
-# The C floors that scripts/compare.sh builds must keep compiling cleanly.
+# The C programs that scripts/compare.sh builds must keep compiling cleanly.
 for c in scripts/*.c; do cc -O2 -Wall -Wextra -Werror -fsyntax-only "$c"; done
 exec cargo test --locked "$@"
