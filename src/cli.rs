@@ -51,12 +51,13 @@ pub enum Cmd {
 }
 
 impl Cmd {
-    /// Whether this command serves (and so runs on one thread: see `main`).
-    pub fn serves(&self) -> bool {
+    /// The threads a serving command runs on (`--threads`, one by default: see `main`);
+    /// `None` for the commands that do not serve.
+    pub fn server_threads(&self) -> Option<usize> {
         match self {
-            Cmd::Chat(a) => a.listen,
-            Cmd::Echo(a) => a.listen,
-            Cmd::Bench(_) | Cmd::Lab(_) | Cmd::Completions(_) | Cmd::Man(_) => false,
+            Cmd::Chat(a) if a.listen => Some(a.threads.into()),
+            Cmd::Echo(a) if a.listen => Some(a.threads.into()),
+            _ => None,
         }
     }
 }

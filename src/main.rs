@@ -56,15 +56,20 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    // Servers run on one thread: the room is one task anyway, and a single thread spares
-    // every message the cross-thread wake-ups (measured: 0.42 -> 0.25 µs of server CPU per
-    // delivery at 10 clients x 14 000 msg/s). Clients and the bench's load use all cores.
-    let rt = if cli.cmd.serves() {
-        tokio::runtime::Builder::new_current_thread()
+    // Servers run on one thread unless told otherwise (`--threads`): the room is one task
+    // anyway, and a single thread spares every message the cross-thread wake-ups
+    // (measured: 0.42 -> 0.25 µs of server CPU per delivery at 10 clients x 14 000
+    // msg/s). More threads spread the members' writes, which a large room's broadcast
+    // can use where cores are free. Clients and the bench's load use all cores.
+    let rt = match cli.cmd.server_threads() {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Runtime::new()?
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Runtime::new()?,
     };
     rt.block_on(async move {
         match cli.cmd {

@@ -44,6 +44,8 @@ pub struct CapacityConfig {
     pub join_rate: f64,
     /// Lines sent once everyone has joined, each to all the others.
     pub broadcasts: u64,
+    /// The chat server's `--threads`.
+    pub server_threads: usize,
     /// Server on CPU 0, load generator on CPU 1.
     pub pin: bool,
 }
@@ -51,6 +53,8 @@ pub struct CapacityConfig {
 /// What the capacity run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct CapacityResult {
+    /// Threads the chat server ran on (`--threads`).
+    pub server_threads: usize,
     /// TCP members asked for.
     pub tcp_members: usize,
     /// UDP members asked for.
@@ -98,6 +102,7 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
     crate::limits::raise_nofile(cfg.members as u64 + 256, "the load generator's members");
     let cap = (total + 64).to_string();
     let tcp_cap = (cfg.members + 64).to_string();
+    let threads = cfg.server_threads.max(1).to_string();
     let args = [
         "chat",
         "-l",
@@ -115,6 +120,8 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
         // No keepalives needed during the run.
         "--idle-timeout",
         "600s",
+        "--threads",
+        &threads,
     ];
     let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(0))?;
     if cfg.pin {
@@ -222,6 +229,7 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
     let _ = worker.kill();
     let _ = worker.wait();
     Ok(CapacityResult {
+        server_threads: cfg.server_threads.max(1),
         tcp_members: cfg.members,
         udp_members: cfg.members,
         joined,

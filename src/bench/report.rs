@@ -241,9 +241,13 @@ impl fmt::Display for Report {
 fn write_capacity(f: &mut fmt::Formatter<'_>, c: &CapacityResult) -> fmt::Result {
     let kb = |v: Option<u64>| v.map_or("-".into(), |v| format!("{:.1} MB", v as f64 / 1024.0));
     writeln!(f)?;
+    let threads = match c.server_threads {
+        1 => String::new(),
+        n => format!(", the server on {n} threads"),
+    };
     writeln!(
         f,
-        "capacity: {} TCP + {} UDP members in one room",
+        "capacity: {} TCP + {} UDP members in one room{threads}",
         c.tcp_members, c.udp_members
     )?;
     writeln!(

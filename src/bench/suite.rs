@@ -87,6 +87,8 @@ pub struct SuiteConfig {
     pub capacity_join_rate: f64,
     /// Capacity: lines broadcast once everyone has joined.
     pub capacity_broadcasts: u64,
+    /// Capacity: the chat server's `--threads`.
+    pub capacity_server_threads: usize,
 }
 
 /// Default length of each round-trip, stream and fan-out measurement.
@@ -140,6 +142,7 @@ impl Default for SuiteConfig {
             capacity_members: DEFAULT_CAPACITY_MEMBERS,
             capacity_join_rate: DEFAULT_CAPACITY_JOIN_RATE,
             capacity_broadcasts: DEFAULT_CAPACITY_BROADCASTS,
+            capacity_server_threads: 1,
         }
     }
 }
@@ -344,6 +347,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             members: cfg.capacity_members,
             join_rate: cfg.capacity_join_rate,
             broadcasts: cfg.capacity_broadcasts,
+            server_threads: cfg.capacity_server_threads,
             pin: cfg.pin,
         };
         report.capacity = Some(super::capacity::run(&c).await.context("capacity")?);

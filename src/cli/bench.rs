@@ -119,6 +119,10 @@ pub struct BenchArgs {
     /// Capacity: lines broadcast once the room is full.
     #[arg(long, default_value_t = suite::DEFAULT_CAPACITY_BROADCASTS)]
     broadcasts: u64,
+    /// Capacity: threads for the chat server (its --threads). With --pin every one of
+    /// them is held to CPU 0.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    server_threads: u16,
     /// Run every part across an emulated link (root): servers here, clients inside a
     /// `nettool lab` namespace, e.g. "delay=10ms loss=1%".
     #[arg(long)]
@@ -169,6 +173,7 @@ impl BenchArgs {
             capacity_members: self.members,
             capacity_join_rate: self.join_rate,
             capacity_broadcasts: self.broadcasts,
+            capacity_server_threads: self.server_threads.into(),
             ..Default::default()
         };
         if cfg.runs_fanout() && cfg.fanout_slow_readers > 0 && self.proto != ProtoArg::Tcp {

@@ -26,6 +26,12 @@ pub struct ChatArgs {
     /// Print results (client `/stats` on exit) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Server: threads to run on. 1 (the default) serves everyone from one thread, the
+    /// least CPU per message; more spread the members' writes over that many threads,
+    /// which shortens a large room's broadcast where cores are free, at some CPU per
+    /// message.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), requires = "listen")]
+    pub threads: u16,
     #[command(flatten)]
     pub limits: ChatLimits,
 }
@@ -185,5 +191,29 @@ mod tests {
         assert_eq!(cfg.max_line, def.max_line);
         assert_eq!(cfg.max_frame, def.max_frame);
         assert_eq!(cfg.max_datagram, def.max_datagram);
+    }
+
+    #[test]
+    fn threads_are_a_servers_and_at_least_one() {
+        let threads = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.cmd.server_threads());
+        assert_eq!(threads(&["nettool", "chat", "-l"]).ok(), Some(Some(1)));
+        assert_eq!(
+            threads(&["nettool", "chat", "-l", "--threads", "4"]).ok(),
+            Some(Some(4))
+        );
+        assert_eq!(
+            threads(&["nettool", "echo", "-l", "--threads", "2"]).ok(),
+            Some(Some(2))
+        );
+        assert_eq!(threads(&["nettool", "chat"]).ok(), Some(None));
+        let err = |args: &[&str]| {
+            threads(args)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&["nettool", "chat", "--threads", "2"]).contains("--listen"));
+        assert!(err(&["nettool", "echo", "--threads", "2"]).contains("--listen"));
+        assert!(err(&["nettool", "chat", "-l", "--threads", "0"]).contains("0 is not in 1..=256"));
     }
 }

@@ -34,6 +34,11 @@ pub struct EchoArgs {
     /// Client: print the summary as JSON (per-reply lines are then not printed).
     #[arg(long)]
     pub json: bool,
+    /// Server: threads to run on. 1 (the default) serves everyone from one thread, the
+    /// least CPU per message; more serve many connections at once where cores are free
+    /// (each connection's work stays on one thread at a time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), requires = "listen")]
+    pub threads: u16,
     /// Largest UDP datagram the server answers (bytes).
     #[arg(long, default_value_t = echo::DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,

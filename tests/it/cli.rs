@@ -34,6 +34,79 @@ async fn sigterm_tells_every_peer_and_exits_zero() {
     assert!(bob.exit().await.success());
 }
 
+/// The OS threads of process `pid` (`Threads:` in /proc/PID/status).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
+#[tokio::test]
+async fn a_chat_server_on_several_threads_relays_in_order_and_stops_cleanly() {
+    let (one, _) = nettool_server(&["chat"]).await;
+    let (server, addr) = nettool_server(&["chat", "--proto", "both", "--threads", "3"]).await;
+    // One thread by default; three workers (and tokio's other threads) when asked.
+    assert_eq!(threads_of(one.pid()), 1, "a default server is one thread");
+    assert!(
+        threads_of(server.pid()) >= 4,
+        "--threads 3 runs three workers besides main"
+    );
+    one.signal("TERM").await;
+    assert!(one.exit().await.success());
+
+    let mut members = Vec::new();
+    for i in 0..6 {
+        let mut m = TcpText::connect(addr).await;
+        m.send_line(&format!("/nick t{i}")).await;
+        m.wait_for(&format!("* guest{} is now t{i}", i + 1)).await;
+        members.push(m);
+    }
+    let mut u = UdpText::join(addr).await;
+    u.send_line("/nick u0").await;
+    u.wait_for("* guest7 is now u0").await;
+    for m in members.iter_mut() {
+        m.wait_for("* guest7 is now u0").await;
+    }
+    // Each member's lines reach every other member, each sender's in order.
+    for round in 0..20 {
+        for (i, m) in members.iter_mut().enumerate() {
+            m.send_line(&format!("line {round} from {i}")).await;
+        }
+    }
+    for (j, m) in members.iter_mut().enumerate() {
+        let mut next = [0usize; 6];
+        while next.iter().enumerate().any(|(i, &n)| i != j && n < 20) {
+            let l = m
+                .wait_for_matching(|l| l.contains(": line "), "a relayed line")
+                .await;
+            let (from, round) = parse_relayed(&l);
+            assert_ne!(from, j, "{l}: a member's own line came back");
+            assert_eq!(round, next[from], "{l}: out of order");
+            next[from] += 1;
+        }
+    }
+    for _ in 0..(20 * 6) {
+        u.wait_for_matching(|l| l.contains(": line "), "a relayed line")
+            .await;
+    }
+    server.signal("TERM").await;
+    members[0].expect("* disconnected: server shutdown").await;
+    u.wait_for("* disconnected: server shutdown").await;
+    assert!(server.exit().await.success(), "exit status 0");
+}
+
+/// `tN: line R from N` -> (N, R).
+fn parse_relayed(l: &str) -> (usize, usize) {
+    let w: Vec<&str> = l.split_whitespace().collect();
+    match w.as_slice() {
+        [_, "line", r, "from", n] => (n.parse().expect("sender"), r.parse().expect("round")),
+        _ => panic!("not a relayed line: {l}"),
+    }
+}
+
 #[tokio::test]
 async fn echo_client_and_server_from_the_command_line() {
     let (server, addr) = nettool_server(&["echo"]).await;
