@@ -219,7 +219,10 @@ impl fmt::Display for Report {
         };
         let (w0, w1, w2, w3) = (w(0, 0), w(1, 0), w(2, 3), w(3, 3));
         writeln!(f, "nettool bench {} against {}", self.version, self.target)?;
-        writeln!(f, "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}", "", "", "TCP", "UDP")?;
+        // A capacity run alone has no TCP/UDP table: no header for an empty one.
+        if !rows.is_empty() {
+            writeln!(f, "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}", "", "", "TCP", "UDP")?;
+        }
         for r in &rows {
             if !r[0].is_empty() {
                 writeln!(f)?;

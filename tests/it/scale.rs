@@ -1,7 +1,8 @@
 //! A room at scale, on real loopback sockets: idle connections make room for a newcomer
 //! at the connection cap (one each, however many arrive together), and `/who` answers in
 //! pages. (Aggregated joins and leaves are unit-tested in the room, fed events directly,
-//! where the one-second summary is exact.)
+//! where the one-second summary is exact.) `nettool bench capacity`, small: every member
+//! joins and hears every line, as JSON and as the table a user reads.
 
 use crate::harness::{Peer, TcpText, TestServer};
 use nettool::chat::ServerConfig;
@@ -99,4 +100,85 @@ async fn who_pages_over_a_real_connection() {
     a.send_line("/who zero").await;
     a.expect("! /who zero: the page is a number from 1").await;
     server.stop().await;
+}
+
+/// `nettool bench capacity` with 40 + 40 members and 2 lines, as a user runs it.
+fn capacity(extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "bench",
+        "capacity",
+        "--members",
+        "40",
+        "--join-rate",
+        "400",
+        "--broadcasts",
+        "2",
+    ];
+    args.extend(extra);
+    let out = std::process::Command::new(crate::process::nettool())
+        .args(&args)
+        .output()
+        .expect("run nettool bench capacity");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    out
+}
+
+#[test]
+fn bench_capacity_joins_everyone_and_every_line_reaches_every_other_member() {
+    let out = capacity(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let c = &v["capacity"];
+    assert_eq!(c["tcp_members"], 40);
+    assert_eq!(c["udp_members"], 40);
+    assert_eq!(c["joined"], 80, "{c}");
+    assert_eq!(c["dropped"], 0, "{c}");
+    assert_eq!(c["server_threads"], 1);
+    // Each line to the 79 others.
+    assert_eq!(c["expected"], 2 * 79, "{c}");
+    assert_eq!(c["delivered"], 2 * 79, "{c}");
+    assert!(
+        c["rss_per_member_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{c}"
+    );
+    assert!(
+        c["latency"]["p99_us"].as_f64().is_some_and(|p| p > 0.0),
+        "{c}"
+    );
+    assert!(
+        c["server_cpu_us_per_delivery"]
+            .as_f64()
+            .is_some_and(|u| u > 0.0),
+        "{c}"
+    );
+    assert!(
+        v["fanout"].is_null() || v["fanout"]["tcp"].is_null(),
+        "only capacity ran"
+    );
+}
+
+#[test]
+fn bench_capacity_prints_its_room_without_an_empty_table_and_names_the_threads() {
+    let out = capacity(&["--server-threads", "2"]);
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("nettool bench "), "{text}");
+    assert!(
+        !text.contains("TCP  UDP"),
+        "no header for an empty table:\n{text}"
+    );
+    assert!(
+        lines.contains(&"capacity: 40 TCP + 40 UDP members in one room, the server on 2 threads"),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("  joined        80 in ")
+            && l.ends_with(", 0 dropped or never welcomed")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("  broadcast     2 lines, 158 of 158 delivered, latency p50 ")),
+        "{text}"
+    );
 }
