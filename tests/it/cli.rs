@@ -1,6 +1,7 @@
 //! The binary as a user runs it: SIGTERM to a chat server with TCP, UDP, text and
-//! nettool peers (every peer told, exit status 0); `nettool echo` client and server;
-//! `nettool bench` parts with `--json` and `--plot`.
+//! nettool peers (every peer told, exit status 0); a chat server on several threads;
+//! `nettool echo` client and server; `nettool bench` parts with `--json` and `--plot`;
+//! completion scripts (and what bash offers on Tab with its own); man pages; `--help`.
 
 use crate::harness;
 use crate::process;
@@ -221,6 +222,37 @@ fn completions_for_each_shell_name_every_subcommand() {
             assert!(script.contains(word), "{shell}: no {word}");
         }
     }
+    // bash itself, given the script: what does Tab offer after these words?
+    let complete = |words: &[&str]| {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let n = quoted.len();
+        let script = format!(
+            "source <({exe} completions bash) && COMP_WORDS=({all}) && COMP_CWORD={cword} && \
+             _nettool nettool {cur} {prev} && echo \"${{COMPREPLY[*]}}\"",
+            exe = nettool(),
+            all = quoted.join(" "),
+            cword = n - 1,
+            cur = quoted[n - 1],
+            prev = quoted[n - 2],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{words:?}: {out:?}");
+        let reply = String::from_utf8(out.stdout).expect("UTF-8");
+        reply.trim().to_string()
+    };
+    assert_eq!(complete(&["nettool", "ch"]), "chat");
+    assert_eq!(complete(&["nettool", "chat", "--thr"]), "--threads");
+    assert_eq!(
+        complete(&["nettool", "chat", "--proto", ""]),
+        "tcp udp both"
+    );
+    assert_eq!(
+        complete(&["nettool", "bench", "--server-t"]),
+        "--server-threads"
+    );
     let bad = std::process::Command::new(nettool())
         .args(["completions", "tcsh"])
         .output()
