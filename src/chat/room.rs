@@ -7,10 +7,12 @@
 //! encoded once per wire form and the same bytes go to every member. The room never
 //! waits on a member: a full queue means the member is too slow and is dropped.
 //!
-//! Events are taken in batches ([`EVENT_BATCH`] at most): the server runs on one thread,
-//! so no writer runs while the room handles a batch, and each member's writer then finds
-//! everything the batch queued for it and sends it in one write (one datagram train over
-//! UDP). When the room is idle a batch is one event, and it goes out at once.
+//! Events are taken in batches ([`EVENT_BATCH`] at most): the server runs on one thread
+//! by default, so no writer runs while the room handles a batch, and each member's
+//! writer then finds everything the batch queued for it and sends it in one write (one
+//! datagram train over UDP). When the room is idle a batch is one event, and it goes out
+//! at once. With `--threads N` the writers may run beside the room on the other
+//! threads, and a batch may leave in more than one write.
 //!
 //! # A large room
 //!
