@@ -7,7 +7,7 @@ use crate::harness;
 use crate::process;
 
 use harness::{Peer, TcpText, UdpText};
-use process::{nettool, nettool_client, nettool_server, Proc};
+use process::{nettool, nettool_client, nettool_server, run_ok, Proc};
 
 #[tokio::test]
 async fn sigterm_tells_every_peer_and_exits_zero() {
@@ -35,14 +35,9 @@ async fn sigterm_tells_every_peer_and_exits_zero() {
     assert!(bob.exit().await.success());
 }
 
-/// The OS threads of process `pid` (`Threads:` in /proc/PID/status).
-fn threads_of(pid: u32) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a Threads: line")
+/// The OS threads of process `pid`.
+fn threads_of(pid: u32) -> u64 {
+    process::proc_status(pid, "Threads:")
 }
 
 #[tokio::test]
@@ -189,16 +184,6 @@ async fn bench_parts_report_json_and_plots() {
         assert!(svg.starts_with("<svg"), "{f}");
     }
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Run the binary to completion and return its stdout (it must exit 0).
-fn run_ok(args: &[&str]) -> String {
-    let out = std::process::Command::new(nettool())
-        .args(args)
-        .output()
-        .expect("run nettool");
-    assert!(out.status.success(), "{args:?}: {out:?}");
-    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 #[test]

@@ -103,7 +103,7 @@ async fn who_pages_over_a_real_connection() {
 }
 
 /// `nettool bench capacity` with 40 + 40 members and 2 lines, as a user runs it.
-fn capacity(extra: &[&str]) -> std::process::Output {
+fn capacity_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "bench",
         "capacity",
@@ -115,18 +115,12 @@ fn capacity(extra: &[&str]) -> std::process::Output {
         "2",
     ];
     args.extend(extra);
-    let out = std::process::Command::new(crate::process::nettool())
-        .args(&args)
-        .output()
-        .expect("run nettool bench capacity");
-    assert!(out.status.success(), "{args:?}: {out:?}");
-    out
+    args
 }
 
-#[test]
-fn bench_capacity_joins_everyone_and_every_line_reaches_every_other_member() {
-    let out = capacity(&["--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+#[tokio::test]
+async fn bench_capacity_joins_everyone_and_every_line_reaches_every_other_member() {
+    let v = crate::process::bench_json(&capacity_args(&["--json"])).await;
     let c = &v["capacity"];
     assert_eq!(c["tcp_members"], 40);
     assert_eq!(c["udp_members"], 40);
@@ -158,8 +152,7 @@ fn bench_capacity_joins_everyone_and_every_line_reaches_every_other_member() {
 
 #[test]
 fn bench_capacity_prints_its_room_without_an_empty_table_and_names_the_threads() {
-    let out = capacity(&["--server-threads", "2"]);
-    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let text = crate::process::run_ok(&capacity_args(&["--server-threads", "2"]));
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("nettool bench "), "{text}");
     assert!(

@@ -213,6 +213,28 @@ pub async fn nettool_client(addr: SocketAddr, proto: &str, nick: &str, online: u
     p
 }
 
+/// Run the binary to completion and return its stdout (it must exit 0).
+pub fn run_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(nettool())
+        .args(args)
+        .output()
+        .expect("run nettool");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// A number from `/proc/PID/status`: the first word after `field` (`"VmRSS:"` in KiB,
+/// `"Threads:"`). Panics if the process is gone or has no such line.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e} (the process died?)"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} line in /proc/{pid}/status"))
+}
+
 /// A port that was free a moment ago, for tools that cannot bind port 0 and report it.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
