@@ -53,7 +53,7 @@ OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
 PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
 COALESCE = os.environ.get("COALESCE", "").split()
-RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it
+RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it (build_c)
 HOST_STALLS = None  # the built scripts/host-stalls.c, likewise
 FLOORS = os.environ.get("FLOORS", "round").split()
 CAPACITY = int(os.environ.get("CAPACITY", "10000"))
@@ -386,7 +386,7 @@ def part_fanout():
                     f"load generator {r['loadgen_cpu_s'] or 0:.2f} CPU-s in {r['seconds']:.1f} s")
 
 
-def build_floor(name):
+def build_c(name):
     """Compile scripts/NAME.c beside the raw output; None (and a log line) if it cannot."""
     out = OUT.parent / name
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -420,8 +420,8 @@ def part_pinned():
     if shutil.which("taskset") is None:
         log("pinned fan-out: taskset is missing; skipped")
         return
-    RELAY_FLOOR = build_floor("relay-floor")
-    HOST_STALLS = build_floor("host-stalls")
+    RELAY_FLOOR = build_c("relay-floor")
+    HOST_STALLS = build_c("host-stalls")
     windows = COALESCE or [None]
     for clients, rate in PINNED_LOADS:
         label = f"pinned fan-out {clients} x {rate:g}/s"
@@ -457,7 +457,7 @@ def part_pinned():
 
 
 def part_capacity():
-    floor = build_floor("capacity-floor")
+    floor = build_c("capacity-floor")
     if floor is None:
         log("capacity: skipped")
         return
