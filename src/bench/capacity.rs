@@ -12,7 +12,7 @@
 //! (`W` welcomed, `G` gone, `D µs` delivered) and sends the lines it reads on stdin.
 //! With `pin`, the server runs on CPU 0 and the load generator (and its worker) on CPU 1.
 
-use super::child::ChildServer;
+use super::child::{ChildServer, Reaped};
 use super::cpu;
 use crate::measure::latency::{histogram, Latency};
 use crate::wire::{now_us, Proto};
@@ -132,19 +132,24 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let seq = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let mut worker = Command::new(&cfg.exe)
-        .args(["bench", "--capacity-worker", &addr.to_string()])
-        .args(["--members", &cfg.members.to_string()])
-        .args(["--join-rate", &(cfg.join_rate / 2.0).to_string()])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
+    // Killed (and reaped) however the run ends, Ctrl-C included.
+    let mut worker = Reaped(
+        Command::new(&cfg.exe)
+            .args(["bench", "--capacity-worker", &addr.to_string()])
+            .args(["--members", &cfg.members.to_string()])
+            .args(["--join-rate", &(cfg.join_rate / 2.0).to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?,
+    );
     let mut udp_say = worker
+        .0
         .stdin
         .take()
         .ok_or_else(|| anyhow!("no worker stdin"))?;
     let out = worker
+        .0
         .stdout
         .take()
         .ok_or_else(|| anyhow!("no worker stdout"))?;
@@ -226,8 +231,7 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
         _ => None,
     };
     drop(child);
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
     Ok(CapacityResult {
         server_threads: cfg.server_threads.max(1),
         tcp_members: cfg.members,

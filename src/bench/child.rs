@@ -12,8 +12,19 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub(super) struct ChildServer {
-    child: Child,
+    child: Reaped,
     pub addr: SocketAddr,
+}
+
+/// A child process that is killed and waited for when this is dropped: when the bench
+/// ends, fails or is interrupted, nothing it started is left running.
+pub(super) struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl ChildServer {
@@ -32,15 +43,16 @@ impl ChildServer {
             }
             None => Command::new(exe),
         };
-        let mut child = cmd
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+        let mut child = Reaped(
+            cmd.args(args)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot start {}", exe.display()))?,
+        );
+        let stderr = child.0.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -49,12 +61,8 @@ impl ChildServer {
                 }
             }
         });
-        let line = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("{} did not report its address", exe.display());
-            }
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
+            bail!("{} did not report its address", exe.display()); // `child` is killed
         };
         let addr = line
             .split_whitespace()
@@ -65,7 +73,7 @@ impl ChildServer {
     }
 
     pub(super) fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.0.id()
     }
 }
 
@@ -84,12 +92,5 @@ pub(super) fn pin_self(cpu: usize) {
         .is_ok_and(|s| s.success());
     if !ok {
         tracing::warn!("cannot pin the load generator to CPU {cpu} (taskset)");
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

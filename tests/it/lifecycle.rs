@@ -136,6 +136,65 @@ async fn an_interrupted_bench_says_so_in_one_line() {
     assert_eq!(bench.exit_on_its_own().await.code(), Some(1));
 }
 
+/// The child processes of `pid` whose command line contains `part`.
+fn children_with(pid: u32, part: &str) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(part))
+        })
+        .collect()
+}
+
+/// Ctrl-C while `bench capacity` is still joining members: the bench's UDP worker and
+/// its chat server are gone by the time the bench has exited, not left to finish the
+/// joins on their own.
+#[tokio::test]
+async fn an_interrupted_capacity_bench_leaves_no_process_behind() {
+    let args = [
+        "bench",
+        "capacity",
+        "--members",
+        "2000",
+        "--join-rate",
+        "200",
+    ];
+    let mut bench = Proc::spawn("bench", nettool(), &args);
+    // No line marks the worker's start: look for it (bounded) among the bench's children.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let (worker, server) = loop {
+        let (w, s) = (
+            children_with(bench.pid(), "--capacity-worker"),
+            children_with(bench.pid(), "chat"),
+        );
+        if let (Some(&w), Some(&s)) = (w.first(), s.first()) {
+            break (w, s);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no worker started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling /proc
+    };
+    bench.signal("INT").await;
+    let said = bench.stderr_containing("nettool: ").await;
+    assert_eq!(said, "nettool: bench interrupted: no report");
+    assert_eq!(bench.exit_on_its_own().await.code(), Some(1));
+    for (what, pid) in [("the UDP worker", worker), ("the chat server", server)] {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{what} ({pid}) outlived the bench"
+        );
+    }
+}
+
 #[tokio::test]
 async fn interrupted_echo_prints_the_summary_and_exits_zero() {
     let (server, addr) = nettool_server(&["echo"]).await;
