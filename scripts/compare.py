@@ -51,7 +51,9 @@ SECS = int(os.environ.get("SECONDS_EACH", "3"))
 PARTS = os.environ.get("PARTS", "rtt stream fanout pinned").split()
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench-out" / "compare.json")))
 LOADS = [(10, 14000.0), (50, 260.0), (200, 16.0)]
-PINNED_LOADS = [(50, 260.0), (200, 16.0), (5, 10.0)]
+# PINNED ("10x6000 50x260 200x16"): the pinned fan-out's loads, members x msg/s each.
+PINNED_LOADS = [(int(c), float(r)) for c, r in (
+    x.split("x") for x in os.environ.get("PINNED", "10x6000 50x260 200x16").split())]
 COALESCE = os.environ.get("COALESCE", "").split()
 RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it (build_c)
 HOST_STALLS = None  # the built scripts/host-stalls.c, likewise

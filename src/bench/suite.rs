@@ -71,9 +71,8 @@ pub struct SuiteConfig {
     pub fanout_slow: crate::tcp::SlowPolicy,
     /// Fan-out: the server's TCP send buffer (`--sndbuf`), in bytes; the OS default if `None`.
     pub fanout_sndbuf: Option<usize>,
-    /// Fan-out: the server's TCP coalescing window (`--coalesce`). Zero by default: the
-    /// bench compares the two protocols as they are, every line written at once (the
-    /// chat server's own default paces busy TCP members).
+    /// Fan-out: the server's TCP coalescing window (`--coalesce`). Zero by default, as
+    /// the chat server's: the room's rounds batch, with no timer.
     pub fanout_coalesce: Duration,
     /// Setup cost: connections (or first datagrams) timed per protocol.
     pub setup_count: u64,

@@ -7,12 +7,12 @@
 //! encoded once per wire form and the same bytes go to every member. The room never
 //! waits on a member: a full queue means the member is too slow and is dropped.
 //!
-//! Events are taken in batches ([`EVENT_BATCH`] at most): the server runs on one thread
-//! by default, so no writer runs while the room handles a batch, and each member's
-//! writer then finds everything the batch queued for it and sends it in one write (one
-//! datagram train over UDP). When the room is idle a batch is one event, and it goes out
-//! at once. With `--threads N` the writers may run beside the room on the other
-//! threads, and a batch may leave in more than one write.
+//! The room works in *rounds* ([`round`]): it handles every event that is ready — every
+//! read its transports had ready, every event queued — and only then asks each member it
+//! queued something for to [`flush`](PeerSink::flush), so what one round produced leaves
+//! in one write per member (one datagram train over UDP). A quiet room's round is one
+//! event, which goes out at once; a busy room's rounds grow by themselves. No timer is
+//! involved (a TCP member's `--coalesce` window is an option of the transport's).
 //!
 //! # A large room
 //!
@@ -26,6 +26,7 @@
 
 mod config;
 mod nick;
+pub mod round;
 
 pub use config::{
     RoomConfig, RoomStats, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_KEEPALIVE, DEFAULT_MAX_MEMBERS,
@@ -39,13 +40,9 @@ use crate::wire::{ClientMsg, LeaveReason, MemberInfo, Outgoing, ServerMsg};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// `/who` answers are split into messages of at most this many members, so each fits a datagram.
 const WHO_CHUNK: usize = 16;
-/// Events the room takes from its channel before its writers run.
-pub const EVENT_BATCH: usize = 1024;
 /// How often a large room sums up its joins and leaves.
 pub const PRESENCE_EVERY: Duration = Duration::from_secs(1);
 
@@ -68,6 +65,8 @@ pub struct Room {
     /// Joins and leaves not yet announced (a large room sums them up).
     joined: u32,
     left: u32,
+    /// Who the round under way queued something for.
+    round: round::Pending,
 }
 
 impl Room {
@@ -82,36 +81,8 @@ impl Room {
             stats: RoomStats::default(),
             joined: 0,
             left: 0,
+            round: round::Pending::default(),
         }
-    }
-
-    /// Consume events until `shutdown` is cancelled (or every transport is gone); then
-    /// tell every member the server is going away and close them with a flush.
-    pub async fn run(
-        mut self,
-        mut events: mpsc::Receiver<Event>,
-        shutdown: CancellationToken,
-    ) -> RoomStats {
-        let mut batch = Vec::with_capacity(EVENT_BATCH);
-        let mut presence = tokio::time::interval(PRESENCE_EVERY);
-        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                _ = presence.tick() => self.announce_presence(),
-                n = events.recv_many(&mut batch, EVENT_BATCH) => {
-                    if n == 0 {
-                        break;
-                    }
-                    for ev in batch.drain(..) {
-                        self.handle(ev);
-                    }
-                }
-            }
-        }
-        self.shutdown();
-        self.stats
     }
 
     /// Number of members now.
@@ -380,7 +351,7 @@ impl Room {
             return;
         };
         match m.sink.send(&Arc::new(Outgoing::new(msg))) {
-            Ok(()) => {}
+            Ok(()) => self.round.one(peer),
             Err(SendError::Full) => self.drop_slow(vec![peer]),
             Err(SendError::Closed) => self.leave(peer, LeaveReason::Closed, None),
         }
@@ -390,6 +361,7 @@ impl Room {
     /// queue is full are dropped as too slow, and that is announced in turn.
     fn broadcast(&mut self, except: Option<PeerId>, msg: ServerMsg) -> u64 {
         let out = Arc::new(Outgoing::new(msg));
+        self.round.all();
         let mut sent = 0;
         let mut slow = Vec::new();
         let mut gone = Vec::new();

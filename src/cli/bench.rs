@@ -103,8 +103,8 @@ pub struct BenchArgs {
     /// Fan-out: the chat server's --sndbuf.
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
-    /// Fan-out: the chat server's --coalesce [default: 0, every line written at once, so
-    /// that the protocols are compared as they are].
+    /// Fan-out: the chat server's --coalesce window [default: 0, the room's rounds only,
+    /// as the chat server runs by default].
     #[arg(long, value_parser = coalesce_window, default_value = "0")]
     coalesce: Dur,
     /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).

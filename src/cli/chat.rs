@@ -72,9 +72,11 @@ pub struct ChatLimits {
     /// TCP: kernel send buffer per member (SO_SNDBUF), e.g. 64K [default: kernel autotuning].
     #[arg(long, value_parser = parse_size)]
     sndbuf: Option<usize>,
-    /// TCP: a member written to less than this long ago waits for the rest of it, so that
-    /// under load the lines queued meanwhile share one write; a quiet member is written
-    /// to at once. Timers tick in milliseconds; 0 writes every line at once; at most 1s.
+    /// TCP: an optional coalescing window. By default (0) the room batches by rounds of
+    /// work: what one round produced leaves in one write per member, with no timer. With
+    /// a window, a member written to less than this long ago also waits for the rest of
+    /// it (fewer writes, more latency; see docs/fanout.md). Timers tick in milliseconds;
+    /// at most 1s.
     #[arg(long, value_parser = coalesce_window, default_value_t = tcp::writer::DEFAULT_COALESCE.into())]
     coalesce: Dur,
     /// TCP: a nettool handshake, or a text peer's first line once begun, must complete

@@ -63,9 +63,9 @@ pub struct TcpConfig {
     /// kernel's autotuning, which lets a non-reader hold megabytes before its queue
     /// even starts to fill.
     pub sndbuf: Option<usize>,
-    /// A connection written to within this long is written to again only when it is
-    /// over, with everything queued meanwhile in one write (see [`writer`]); zero turns
-    /// this off.
+    /// An optional coalescing window: a connection written to within this long is
+    /// written to again only when it is over, with everything queued meanwhile in one
+    /// write (see [`writer`]). Zero, the default, leaves batching to the room's rounds.
     pub coalesce: Duration,
     /// How long a new connection has to show it is a nettool client before it is taken
     /// for a text peer.

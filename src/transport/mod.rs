@@ -79,9 +79,20 @@ pub enum Close {
 }
 
 /// The room's handle on one peer. `send` never blocks the room.
+///
+/// The room works in *rounds*: it handles every event that is ready (every read that
+/// was ready, every event queued), queueing with [`send`](PeerSink::send), then calls
+/// [`flush`](PeerSink::flush) once on each peer it queued something for. A transport
+/// delivers what one round queued for a peer in one write (one datagram train over UDP),
+/// so a busy room batches by itself and a quiet one adds no delay: no timer is involved.
 pub trait PeerSink: Send + Sync {
     /// Queue `msg` for the peer without blocking; fails if the queue is full or the peer gone.
+    /// A transport may start writing before the round ends when the queue grows large
+    /// (so that a round never makes a reader "too slow"), but need not.
     fn send(&self, msg: &Arc<Outgoing>) -> Result<(), SendError>;
+    /// The round is over: deliver what it queued. Without a call, what was sent may wait
+    /// for the next round's flush (or for the queue to grow large).
+    fn flush(&self) {}
     /// Close the peer, flushing or dropping what is queued as `how` says.
     fn close(&self, how: Close);
 }

@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use writer::SendStats;
@@ -151,6 +151,8 @@ pub struct UdpTransport {
     queue: mpsc::Receiver<writer::Queued>,
     guard: Arc<GuardStats>,
     gate: Gate,
+    /// The end of a round of the room's work: the writer sends what it queued.
+    round_end: Arc<Notify>,
 }
 
 impl UdpTransport {
@@ -168,6 +170,7 @@ impl UdpTransport {
             cfg,
             writer,
             queue,
+            round_end: Arc::new(Notify::new()),
         }
     }
 
@@ -251,6 +254,7 @@ impl UdpTransport {
             form: form(format),
             registry: self.registry.clone(),
             stats: self.stats.clone(),
+            round_end: self.round_end.clone(),
         };
         Event::Joined {
             peer,
@@ -293,6 +297,7 @@ impl UdpTransport {
                     self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            self.round_end.notify_one();
         }
         for (peer, addr, format) in swept.gone {
             if format == Format::Text {
@@ -329,6 +334,7 @@ impl Transport for UdpTransport {
             queue,
             max,
             self.stats.clone(),
+            self.round_end.clone(),
         ));
         let mut buf = vec![0u8; RECV_BUF];
         let mut pending = Vec::new();
@@ -364,6 +370,7 @@ impl Transport for UdpTransport {
         );
         // The writer ends once the room has dropped every sink (after telling each member
         // the server is going away) and this transport has dropped its own sender.
+        self.round_end.notify_one();
         drop(self);
         if tokio::time::timeout(FLUSH_GRACE, &mut writer)
             .await

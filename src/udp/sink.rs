@@ -1,6 +1,7 @@
 //! The room's handle on a UDP peer: the peer's address plus the transport's one writer
 //! queue (see [`super::writer`]). Sending never blocks; a full queue drops the message,
-//! as a full socket buffer drops a datagram.
+//! as a full socket buffer drops a datagram. The room's flush at the end of a round
+//! tells the writer that the round's datagrams may leave.
 
 use super::registry::Registry;
 use super::writer::{Queued, SendStats};
@@ -10,7 +11,7 @@ use crate::wire::Outgoing;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// The room's handle on one UDP peer (see the module docs).
 pub struct UdpSink {
@@ -20,6 +21,8 @@ pub struct UdpSink {
     pub(super) form: Form,
     pub(super) registry: Arc<Mutex<Registry>>,
     pub(super) stats: Arc<SendStats>,
+    /// The writer's end-of-round signal (see [`super::writer`]).
+    pub(super) round_end: Arc<Notify>,
 }
 
 impl PeerSink for UdpSink {
@@ -40,9 +43,16 @@ impl PeerSink for UdpSink {
         }
     }
 
+    fn flush(&self) {
+        self.round_end.notify_one();
+    }
+
     fn close(&self, _how: Close) {
-        // Nothing is queued: forgetting the address is all there is to closing.
+        // What is queued (a goodbye) goes with the round; forgetting the address is all
+        // there is to closing.
         let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         reg.remove(&self.addr, self.peer);
+        drop(reg);
+        self.round_end.notify_one();
     }
 }

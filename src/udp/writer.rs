@@ -3,12 +3,15 @@
 //! datagram (up to the datagram cap, as QUIC packs frames into a packet) and sends them,
 //! up to 256 datagrams to as many peers in one `sendmmsg` call (`udp/mmsg.rs`).
 //!
-//! Under light load each message leaves at once, alone in its datagram, with no copy (the
-//! broadcast's shared bytes go out as they are). Under heavy load the queue holds more by
-//! the time the writer runs, so each datagram carries more messages and the server's
-//! cost per delivered message falls instead of its backlog growing: on loopback the
-//! kernel's per-datagram work, not the bytes, is what a fan-out pays for. A full queue
-//! drops the message and counts it, as a full socket buffer would.
+//! The writer sends once per round of the room's work: woken by the round's first
+//! message, it waits for the round's end (the room's flush, `round_end`) and then takes
+//! everything queued — one datagram train for the round. In a quiet room a round is one
+//! message, which leaves at once, alone in its datagram, with no copy (the broadcast's
+//! shared bytes go out as they are). In a busy room each round holds more, so each
+//! datagram carries more messages and the server's cost per delivered message falls
+//! instead of its backlog growing: on loopback the kernel's per-datagram work, not the
+//! bytes, is what a fan-out pays for. A full queue drops the message and counts it, as a
+//! full socket buffer would.
 
 use super::mmsg;
 use crate::wire::outgoing::Form;
@@ -19,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Messages queued from the room to the writer, all peers together.
 pub const QUEUE: usize = 64 * 1024;
@@ -122,16 +125,27 @@ impl Packer {
     }
 }
 
-/// Send what the room queues until every sender (sink) is gone.
+/// Send what the room queues, a round at a time (`round_end` marks each round's end),
+/// until every sender (sink) is gone.
 pub async fn run(
     socket: Arc<UdpSocket>,
     mut rx: mpsc::Receiver<Queued>,
     max_datagram: usize,
     stats: Arc<SendStats>,
+    round_end: Arc<Notify>,
 ) {
     let mut round = Vec::with_capacity(ROUND);
     let mut packer = Packer::new(max_datagram);
     while rx.recv_many(&mut round, ROUND).await > 0 {
+        // A round is under way: wait for its end, then take the rest of what it queued.
+        // (`notify_one` keeps a permit, so a round that ended already does not wait.)
+        round_end.notified().await;
+        while round.len() < ROUND {
+            match rx.try_recv() {
+                Ok(q) => round.push(q),
+                Err(_) => break,
+            }
+        }
         for q in round.drain(..) {
             if !packer.push(q) {
                 tracing::debug!("message larger than a datagram: dropped");

@@ -23,6 +23,10 @@ pub const BANNER_MARK: &str = "(nettool/1)";
 /// Default cap on one text line, in bytes.
 pub const DEFAULT_MAX_LINE: usize = 4096;
 
+/// What an idle text connection closed to make room at the server's connection cap is
+/// told (it never joined, so it gets no `Bye`).
+pub const EVICTED: &str = "* disconnected: server full, and this connection was idle\n";
+
 /// The first line a chat server sends on a new TCP connection.
 pub fn banner() -> String {
     format!("* nettool chat {BANNER_MARK}: type to talk; /nick NAME, /who, /quit")

@@ -6,7 +6,7 @@
 
 use crate::harness::{Peer, TcpText, TestServer};
 use nettool::chat::ServerConfig;
-use nettool::tcp::writer::EVICTED;
+use nettool::wire::text::EVICTED;
 use nettool::wire::Proto;
 use std::time::Duration;
 

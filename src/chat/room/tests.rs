@@ -6,6 +6,8 @@ use super::*;
 use crate::transport::Format;
 use crate::wire::Proto;
 use std::sync::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// What one member was sent.
 #[derive(Clone, Default)]

@@ -1,15 +1,20 @@
-//! The writer's batching: what the room queued before the writer ran leaves in one
-//! write; a message queued to an idle writer leaves at once, alone; a short write
-//! resumes where it stopped; within the coalescing window, what is queued waits for the
-//! window's end and leaves in one write, unless the queue reaches half its limit; after
-//! a quiet window a message leaves at once. No wall-clock timing is asserted: the writes
-//! are counted, and the window is checked on tokio's paused clock.
+//! The writer's batching: what the room queued in one round leaves in one write, at the
+//! round's flush and not before; a flushed message to an idle writer leaves at once,
+//! alone, with no timer; a short write resumes where it stopped; within the (optional)
+//! coalescing window, what is queued waits for the window's end and leaves in one write,
+//! unless the queue reaches half its limit; after a quiet window a message leaves at
+//! once. No wall-clock timing is asserted: the writes are counted, and waits are checked
+//! on tokio's paused clock.
 
 use super::*;
+use crate::transport::{Close, PeerSink};
+use crate::wire::{Outgoing, ServerMsg};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Records each write call (what it wrote); takes at most `max` bytes per call.
 #[derive(Clone)]
@@ -111,8 +116,8 @@ async fn what_a_batch_queued_leaves_in_one_write() {
     assert_eq!(out.calls(), [expected]);
 }
 
-#[tokio::test]
-async fn a_message_to_an_idle_writer_leaves_at_once_alone() {
+#[tokio::test(start_paused = true)]
+async fn a_round_leaves_in_one_write_at_its_flush_and_not_before() {
     let (sink, q) = queue(limits(), Form::Line);
     let out = Recorder::new(usize::MAX);
     let writer = tokio::spawn(run(
@@ -121,15 +126,27 @@ async fn a_message_to_an_idle_writer_leaves_at_once_alone() {
         Arc::new(ConnStats::default()),
         Duration::ZERO,
     ));
-    let wait = Duration::from_secs(10);
-    for (i, text) in ["first", "second"].into_iter().enumerate() {
+    tokio::task::yield_now().await; // the writer is now waiting for work
+    let start = Instant::now();
+    for (i, texts) in [&["a", "b", "c"][..], &["d"][..]].into_iter().enumerate() {
+        for text in texts {
+            assert_eq!(sink.send(&line(text)), Ok(()));
+            // The writer may run here, as it would between two of the room's batches:
+            // without the round's flush it writes nothing.
+            tokio::task::yield_now().await;
+            assert_eq!(out.calls().len(), i, "written before the round's flush");
+        }
         let wrote = out.wrote.notified();
-        assert_eq!(sink.send(&line(text)), Ok(()));
-        // The sink stays open: nothing but the message itself makes the writer write.
-        tokio::time::timeout(wait, wrote).await.expect("written");
+        sink.flush();
+        wrote.await;
         assert_eq!(out.calls().len(), i + 1);
     }
-    assert_eq!(out.calls(), ["! first\n", "! second\n"]);
+    assert_eq!(out.calls(), ["! a\n! b\n! c\n", "! d\n"]);
+    assert_eq!(
+        Instant::now(),
+        start,
+        "the clock moved: a timer was waited for"
+    );
     drop(sink);
     writer.await.expect("writer task").expect("write");
 }
@@ -169,6 +186,7 @@ async fn after_one_write(limits: QueueLimits) -> (TcpSink, Recorder, Writer) {
     let (sink, out, writer) = windowed(limits);
     let wrote = out.wrote.notified();
     assert_eq!(sink.send(&line("first")), Ok(()));
+    sink.flush();
     wrote.await;
     (sink, out, writer)
 }
@@ -180,6 +198,7 @@ async fn within_the_window_what_is_queued_waits_for_its_end_and_leaves_in_one_wr
     let wrote = out.wrote.notified();
     for text in ["second", "third"] {
         assert_eq!(sink.send(&line(text)), Ok(()));
+        sink.flush(); // a round each
         tokio::task::yield_now().await; // the writer runs between the two
     }
     wrote.await;
@@ -199,6 +218,7 @@ async fn after_a_quiet_window_a_message_leaves_at_once() {
     let sent = Instant::now();
     let wrote = out.wrote.notified();
     assert_eq!(sink.send(&line("later")), Ok(()));
+    sink.flush();
     wrote.await;
     assert_eq!(Instant::now(), sent, "the clock moved: it waited");
     assert_eq!(out.calls(), ["! first\n", "! later\n"]);
@@ -210,6 +230,7 @@ async fn after_a_quiet_window_a_message_leaves_at_once() {
 async fn an_abort_inside_the_window_stops_the_writer_without_writing() {
     let (sink, out, writer) = after_one_write(limits()).await;
     assert_eq!(sink.send(&line("never")), Ok(()));
+    sink.flush();
     tokio::task::yield_now().await; // the writer is now inside its window
     sink.close(Close::Abort);
     writer.await.expect("writer task").expect("aborted quietly");
@@ -226,8 +247,9 @@ async fn a_queue_half_full_ends_the_window_early() {
     let sent = Instant::now();
     let wrote = out.wrote.notified();
     assert_eq!(sink.send(&line("a")), Ok(()));
+    sink.flush();
     tokio::task::yield_now().await; // the writer is now inside its window
-    assert_eq!(sink.send(&line("b")), Ok(())); // 2 of 4: half full
+    assert_eq!(sink.send(&line("b")), Ok(())); // 2 of 4: half full, before any flush
     wrote.await;
     assert_eq!(Instant::now(), sent, "waited for the window");
     assert_eq!(out.calls(), ["! first\n", "! a\n! b\n"]);
@@ -250,6 +272,7 @@ async fn a_full_batch_of_bytes_ends_the_window_early() {
             "wrote at {queued} bytes, before a full batch"
         );
         assert_eq!(sink.send(&line(&long)), Ok(()));
+        sink.flush();
         queued += format!("! {long}\n").len();
     }
     wrote.await;
