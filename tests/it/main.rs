@@ -17,6 +17,7 @@
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
+//! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
 //! | [`soak`] | a bounded soak (ignored by default; `scripts/soak.sh`) |
 //! | [`wire_props`] | property tests of the wire codecs |
@@ -44,6 +45,7 @@ mod interop;
 mod lab;
 mod lifecycle;
 mod malformed;
+mod rounds;
 mod scale;
 mod slow_and_floods;
 mod soak;
