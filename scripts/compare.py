@@ -28,7 +28,8 @@ scripts/compare.sh, which builds the release binary first.
 Environment: RUNS (default 3), SECONDS_EACH (default 3), PARTS (default
 "rtt stream fanout pinned"), OUT (JSON file for the raw figures, default
 bench-out/compare.json), COALESCE (pinned part: the nettool server's --coalesce windows
-to run, e.g. "0 1ms 2ms 5ms" for the latency/CPU curve; default: its default only),
+to run, "default" for none given, e.g. "default 1ms 2ms 5ms" for the latency/CPU curve;
+default: its default only),
 FLOORS (pinned part: the relay floor's variants, "now", "round" and/or windows in µs,
 e.g. "now round 1000"; default "now round"), PINNED (pinned part: the loads, members x
 msg/s each; default "10x6000 50x260 200x16"), PINNED_PROTOS (pinned part: nettool's own
@@ -437,7 +438,7 @@ def part_pinned():
         return
     RELAY_FLOOR = build_c("relay-floor")
     HOST_STALLS = build_c("host-stalls")
-    windows = COALESCE or [None]
+    windows = [None if w == "default" else w for w in COALESCE] or [None]
     for clients, rate in PINNED_LOADS:
         label = f"pinned fan-out {clients} x {rate:g}/s"
         log(label)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The fan-out's latency/CPU curve as one SVG, from the raw JSON of compare.sh's pinned part.
 
-Usage: scripts/fanout-curve.py [bench-out/compare.json] [docs/fanout-curve.svg]
+Usage: scripts/fanout-curve.py [RAW.json ...] [OUT.svg]
+(default bench-out/compare.json and docs/fanout-curve.svg; several raw files, e.g. one
+per load, are drawn side by side)
 
 One panel per pinned load: each server variant a point at (server CPU µs per delivery,
 p99 delivery latency in ms, log scale); nettool's windows joined by a line from the
@@ -101,12 +103,14 @@ def panel(x0, title, pts, target):
 
 
 def main():
-    src = Path(sys.argv[1] if len(sys.argv) > 1 else "bench-out/compare.json")
-    dst = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/fanout-curve.svg")
-    raw = json.loads(src.read_text())
-    loads = [(k, v) for k, v in raw.items() if k.startswith("pinned_")]
+    args = sys.argv[1:]
+    dst = Path(args.pop() if args and args[-1].endswith(".svg") else "docs/fanout-curve.svg")
+    srcs = [Path(a) for a in args] or [Path("bench-out/compare.json")]
+    raws = [json.loads(src.read_text()) for src in srcs]
+    raw = raws[0]
+    loads = [(k, v) for r in raws for k, v in r.items() if k.startswith("pinned_")]
     if not loads:
-        sys.exit(f"{src}: no pinned part (run PARTS=pinned scripts/compare.sh)")
+        sys.exit(f"{srcs[0]}: no pinned part (run PARTS=pinned scripts/compare.sh)")
     body = []
     for i, (key, load) in enumerate(loads):
         pts = points(load)

@@ -205,7 +205,10 @@ pub fn parse_notice(line: &str) -> Option<ServerMsg> {
 /// line (`* alice left`) or send terminal escapes to the people reading the room.
 pub fn defang(line: String) -> String {
     let harmful = |c: char| c.is_control() && c != '\t';
-    if !line.contains(harmful) {
+    // The common case without decoding: a control character is a byte below 0x20 (but
+    // tab), 0x7f, or U+0080..=U+009F, whose UTF-8 starts with 0xc2.
+    let maybe = |b: &u8| (*b < 0x20 && *b != b'\t') || *b == 0x7f || *b == 0xc2;
+    if !line.as_bytes().iter().any(maybe) || !line.contains(harmful) {
         return line;
     }
     let mut out = String::with_capacity(line.len() + 8);
@@ -311,6 +314,21 @@ fn challenge_forms(code: &str, full: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defang_escapes_every_control_character_and_nothing_else() {
+        // C0 controls, DEL and C1 controls (U+0085 NEL, U+009B CSI) are escaped; a tab,
+        // and characters that share the C1 controls' first UTF-8 byte (U+00A2), are not.
+        let cases = [
+            ("a\rb\x1b[31m", "a\\rb\\u{1b}[31m"),
+            ("del\x7f", "del\\u{7f}"),
+            ("nel\u{85} csi\u{9b}", "nel\\u{85} csi\\u{9b}"),
+            ("tab\tcent \u{a2} \u{a0}x é", "tab\tcent \u{a2} \u{a0}x é"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(defang(raw.to_string()), want, "{raw:?}");
+        }
+    }
 
     #[test]
     fn a_challenge_takes_the_longest_form_that_fits_three_times_the_input() {

@@ -47,7 +47,9 @@ async fn send_and_receive(mut m: Member, n: u64, others: usize) -> HashMap<Strin
         let mut total = 0;
         while total < others as u64 * n {
             match conn.rx.next().await {
-                Some(Ok(Incoming::Msg(ServerMsg::Chat { from, seq, text, .. }))) => {
+                Some(Ok(Incoming::Msg(ServerMsg::Chat {
+                    from, seq, text, ..
+                }))) => {
                     assert_eq!(text, format!("{from} line {seq}"), "{me}: the line's text");
                     got.entry(from).or_default().push(seq);
                     total += 1;
