@@ -8,6 +8,7 @@
 //! ([`LOOPBACK_RCVBUF`]); see there. Elsewhere the kernel's autotuning is left alone, as
 //! a real path's bandwidth-delay product can need more.
 
+use crate::tcp;
 use std::io;
 use std::net::SocketAddr;
 use tokio::io::AsyncReadExt;
@@ -30,7 +31,7 @@ const PIPE: usize = 1 << 20;
 /// dual-stack listener sees an IPv4 peer as `::ffff:127.0.0.1`, which is loopback too.
 pub(super) fn size_for_path(s: &TcpStream, peer: SocketAddr) {
     if peer.ip().to_canonical().is_loopback() {
-        if let Err(e) = socket2::SockRef::from(s).set_recv_buffer_size(LOOPBACK_RCVBUF) {
+        if let Err(e) = tcp::socket::set_recv_buffer(s, LOOPBACK_RCVBUF) {
             tracing::debug!(error = %e, "stream sink: SO_RCVBUF not set");
         }
     }
@@ -200,9 +201,7 @@ mod tests {
         let (mut c, mut s) = pair().await;
         c.write_all(&[1u8; 10_000]).await.unwrap();
         // Linger 0: close sends a RST instead of a FIN.
-        socket2::SockRef::from(&c)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
+        tcp::socket::reset_on_close(&c);
         drop(c);
         let mut buf = vec![0u8; 4096];
         let r = timeout(WAIT, until_eof(&mut s, &mut buf)).await.unwrap();
@@ -213,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn only_a_loopback_peer_gets_the_bounded_buffer() {
         let (_c, s) = pair().await;
-        let size = || socket2::SockRef::from(&s).recv_buffer_size().unwrap();
+        let size = || tcp::socket::recv_buffer(&s).unwrap();
         let before = size();
         size_for_path(&s, "192.0.2.1:9".parse().unwrap());
         size_for_path(&s, "[::ffff:192.0.2.1]:9".parse().unwrap());

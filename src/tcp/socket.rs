@@ -1,6 +1,7 @@
 //! TCP socket options: a listener with `SO_REUSEADDR` and a deep backlog, the options
-//! of an accepted connection, and the reset that ends a connection whose peer keeps its
-//! side open.
+//! of an accepted connection, the receive buffer of a stream sink (`crate::echo`), and
+//! the reset that ends a connection whose peer keeps its side open. Every TCP socket
+//! option nettool sets is set here, so socket2 stays inside the transport.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +35,18 @@ pub(crate) fn tune(stream: &TcpStream, sndbuf: Option<usize>) {
             tracing::debug!(error = %e, "cannot set the send buffer size");
         }
     }
+}
+
+/// Set the kernel receive buffer (`SO_RCVBUF`) of a connection to `bytes`; Linux
+/// reports twice that back (its bookkeeping overhead).
+pub(crate) fn set_recv_buffer(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_recv_buffer_size(bytes)
+}
+
+/// The kernel receive buffer (`SO_RCVBUF`) of a connection, as the kernel reports it.
+#[cfg(test)]
+pub(crate) fn recv_buffer(stream: &TcpStream) -> io::Result<usize> {
+    socket2::SockRef::from(stream).recv_buffer_size()
 }
 
 /// Make the coming close a reset (`SO_LINGER` 0): the only thing that makes a peer
