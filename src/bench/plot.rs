@@ -6,7 +6,9 @@
 //!   unpaced figure mostly says), and UDP at the highest rate with (near) zero loss.
 //! * `fanout.svg`: what differs between the protocols in the chat room: delivery
 //!   latency percentiles and the server's CPU per delivery, with the loss in the title
-//!   (delivered msg/s is just the offered load, so it is not plotted).
+//!   (delivered msg/s is just the offered load, so it is not plotted). Where the
+//!   server's CPU is not measured (`--link`, a `--chat` server without `--server-pid`)
+//!   latency takes the whole chart rather than beside an empty panel.
 
 use super::fanout::FanoutResult;
 use super::report::{Pair, Report};
@@ -83,6 +85,12 @@ fn latency_cdf(rtt: &Pair<RttResult>, file: &Path) -> Result<()> {
         .filter_map(|r| r.latency.as_ref().map(|l| l.p999_us))
         .fold(1.0_f64, f64::max)
         * 1.1;
+    // The axis in ms once it reaches milliseconds (a lossy link's retransmissions).
+    let (scale, unit) = if x_max >= 2000.0 {
+        (1000.0, "round trip (ms)")
+    } else {
+        (1.0, "round trip (µs)")
+    };
     let size = rtt.any().map_or(0, |r| r.size);
     let root = SVGBackend::new(file, (800, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -94,18 +102,21 @@ fn latency_cdf(rtt: &Pair<RttResult>, file: &Path) -> Result<()> {
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0.0..x_max, 0.0..1.0)
+        .build_cartesian_2d(0.0..x_max / scale, 0.0..1.0)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("round trip (µs)")
+        .x_desc(unit)
         .y_desc("fraction of round trips")
         .draw()
         .map_err(err)?;
     for (name, color, points) in series {
         chart
             .draw_series(LineSeries::new(
-                points.into_iter().filter(|(x, _)| *x <= x_max),
+                points
+                    .into_iter()
+                    .filter(|(x, _)| *x <= x_max)
+                    .map(|(x, y)| (x / scale, y)),
                 color.stroke_width(2),
             ))
             .map_err(err)?
@@ -200,7 +211,8 @@ fn fanout_chart(fanout: &Pair<FanoutResult>, file: &Path) -> Result<()> {
             Some((v, *c, format!("{v:.2}")))
         })
         .collect();
-    let cpu = vec![("server".to_string(), cpu_bars)];
+    let cpu: Vec<Group> = vec![("server".to_string(), cpu_bars)];
+    let cpu_measured = !cpu[0].1.is_empty();
     let any = present
         .first()
         .map(|p| p.2)
@@ -219,9 +231,13 @@ fn fanout_chart(fanout: &Pair<FanoutResult>, file: &Path) -> Result<()> {
         loss.join(", ")
     );
     let root = root.titled(&title, ("sans-serif", 20)).map_err(err)?;
-    let (left, right) = root.split_horizontally(560);
-    bars(&left, "Delivery latency", lat_unit, &latency, &legend)?;
-    bars(&right, "Server CPU per delivery", "µs of CPU", &cpu, &[])?;
+    if cpu_measured {
+        let (left, right) = root.split_horizontally(560);
+        bars(&left, "Delivery latency", lat_unit, &latency, &legend)?;
+        bars(&right, "Server CPU per delivery", "µs of CPU", &cpu, &[])?;
+    } else {
+        bars(&root, "Delivery latency", lat_unit, &latency, &legend)?;
+    }
     root.present().map_err(err)?;
     Ok(())
 }
@@ -315,4 +331,65 @@ fn bars<DB: DrawingBackend>(
             .map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Proto;
+
+    fn fanout(proto: Proto, cpu: Option<f64>) -> FanoutResult {
+        FanoutResult {
+            proto,
+            text: false,
+            clients: 20,
+            rate_per_client: 200.0,
+            seconds: 2.0,
+            sent: 8000,
+            expected: 152_000,
+            delivered: 152_000,
+            delivered_per_s: 76_000.0,
+            loss_pct: 0.0,
+            reordered: 0,
+            duplicates: 0,
+            latency: Some(Latency {
+                samples: 152_000,
+                p50_us: 20_400.0,
+                p99_us: 56_900.0,
+                p999_us: 71_900.0,
+                ..Latency::default()
+            }),
+            server_cpu_s: cpu,
+            server_cpu_us_per_delivery: cpu,
+            loadgen_cpu_s: None,
+            slow_readers: 0,
+            slow_policy: "disconnect".into(),
+            slow_dropped: 0,
+            slow_missed: 0,
+        }
+    }
+
+    /// The chart of a run, as SVG text.
+    fn chart(cpu: Option<f64>) -> String {
+        let pair = Pair {
+            tcp: Some(fanout(Proto::Tcp, cpu)),
+            udp: Some(fanout(Proto::Udp, cpu)),
+        };
+        let name = format!("nettool-fanout-{}-{cpu:?}.svg", std::process::id());
+        let file = std::env::temp_dir().join(name);
+        fanout_chart(&pair, &file).expect("the chart");
+        let svg = std::fs::read_to_string(&file).expect("the SVG");
+        let _ = std::fs::remove_file(&file);
+        svg
+    }
+
+    #[test]
+    fn fan_out_without_the_servers_cpu_draws_no_empty_cpu_panel() {
+        let svg = chart(None);
+        assert!(svg.contains("Delivery latency"), "latency is plotted");
+        assert!(svg.contains("56.90 ms"), "with each bar's value");
+        assert!(!svg.contains("Server CPU per delivery"), "no empty panel");
+        let svg = chart(Some(3.2));
+        assert!(svg.contains("Server CPU per delivery") && svg.contains("3.20"));
+    }
 }
