@@ -5,7 +5,7 @@ use super::capacity::CapacityResult;
 use super::fanout::FanoutResult;
 use super::rtt::RttResult;
 use super::setup::SetupResult;
-use super::stream::StreamResult;
+use super::stream::{RateSearch, StreamResult};
 use crate::measure::latency::Latency;
 use serde::Serialize;
 use std::fmt;
@@ -114,10 +114,7 @@ impl Report {
                 "loss",
                 s.map(|r| r.loss_pct.map(|l| format!("{l:.2} %"))),
             );
-            let zl = |r: &StreamResult| {
-                let z = r.zero_loss.as_ref()?;
-                Some(format!("{:.2} Gbit/s ({} trials)", z.gbps, z.trials))
-            };
+            let zl = |r: &StreamResult| r.zero_loss.as_ref().map(zero_loss_cell);
             let label = match s.udp.as_ref().and_then(|r| r.zero_loss.as_ref()) {
                 Some(z) => format!("highest rate at ≤ {} % loss", z.max_loss_pct),
                 None => "highest rate at ~0 loss".into(),
@@ -207,6 +204,16 @@ fn count(v: f64) -> String {
     }
 }
 
+/// The UDP rate search's cell: the rate found, or that no trial passed (on a link that
+/// drops more than the allowed loss, none can) rather than a rate of 0.00 Gbit/s.
+fn zero_loss_cell(z: &RateSearch) -> String {
+    if z.rate_bps == 0 {
+        format!("none of {} trials passed", z.trials)
+    } else {
+        format!("{:.2} Gbit/s ({} trials)", z.gbps, z.trials)
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rows = self.rows();
@@ -282,4 +289,26 @@ fn write_capacity(f: &mut fmt::Formatter<'_>, c: &CapacityResult) -> fmt::Result
         c.server_cpu_us_per_delivery
             .map_or("-".into(), |v| format!("{v:.2} µs"))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_search_where_no_trial_passed_says_so() {
+        let mut z = RateSearch {
+            rate_bps: 0,
+            gbps: 0.0,
+            recv_gbps: 0.0,
+            loss_pct: 0.0,
+            max_loss_pct: 0.1,
+            trials: 6,
+            trial_ms: 200,
+        };
+        assert_eq!(zero_loss_cell(&z), "none of 6 trials passed");
+        z.rate_bps = 6_820_000_000;
+        z.gbps = 6.82;
+        assert_eq!(zero_loss_cell(&z), "6.82 Gbit/s (6 trials)");
+    }
 }
