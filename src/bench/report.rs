@@ -99,7 +99,7 @@ impl Report {
             row(
                 "stream".into(),
                 "goodput (received)",
-                s.map(|r| Some(format!("{:.2} Gbit/s", r.recv_gbps))),
+                s.map(|r| Some(bits(r.recv_gbps))),
             );
             let sent =
                 |r: &StreamResult| Some(format!("{} ({} B)", count(r.sent_pps?), r.datagram_size?));
@@ -210,7 +210,19 @@ fn zero_loss_cell(z: &RateSearch) -> String {
     if z.rate_bps == 0 {
         format!("none of {} trials passed", z.trials)
     } else {
-        format!("{:.2} Gbit/s ({} trials)", z.gbps, z.trials)
+        format!("{} ({} trials)", bits(z.gbps), z.trials)
+    }
+}
+
+/// A rate in Gbit/s as a person reads it: Gbit/s on loopback, Mbit/s or kbit/s across
+/// a slow emulated link (where "0.05 Gbit/s" hid the figure).
+fn bits(gbps: f64) -> String {
+    if gbps >= 1.0 {
+        format!("{gbps:.2} Gbit/s")
+    } else if gbps >= 0.001 {
+        format!("{:.1} Mbit/s", gbps * 1e3)
+    } else {
+        format!("{:.1} kbit/s", gbps * 1e6)
     }
 }
 
@@ -310,5 +322,15 @@ mod tests {
         z.rate_bps = 6_820_000_000;
         z.gbps = 6.82;
         assert_eq!(zero_loss_cell(&z), "6.82 Gbit/s (6 trials)");
+        z.gbps = 0.0031;
+        assert_eq!(zero_loss_cell(&z), "3.1 Mbit/s (6 trials)");
+    }
+
+    #[test]
+    fn rates_read_in_the_unit_that_fits() {
+        assert_eq!(bits(19.42), "19.42 Gbit/s");
+        assert_eq!(bits(0.55), "550.0 Mbit/s");
+        assert_eq!(bits(0.0504), "50.4 Mbit/s");
+        assert_eq!(bits(0.0000125), "12.5 kbit/s");
     }
 }
