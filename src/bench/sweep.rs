@@ -168,7 +168,17 @@ fn plot(link: &str, points: &[Point], file: &PathBuf) -> Result<()> {
         .iter()
         .filter_map(|p| p.bound_mbps.map(|b| (p.loss * 100.0, b)))
         .collect();
-    let y_max = measured.iter().map(|p| p.1).fold(1.0, f64::max) * 1.2;
+    // A log axis: goodput falls by ~30x from 0 to 0.5 % loss, and on a linear one the
+    // points beside the bound, which are the point of the chart, sit flat on the floor.
+    let y_max = measured.iter().map(|p| p.1).fold(1.0, f64::max) * 2.0;
+    let y_min = measured
+        .iter()
+        .chain(&bound)
+        .map(|p| p.1)
+        .filter(|y| *y > 0.0)
+        .fold(y_max, f64::min)
+        / 2.0;
+    let measured: Vec<(f64, f64)> = measured.into_iter().filter(|p| p.1 > 0.0).collect();
     let root = SVGBackend::new(file, (800, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -179,12 +189,12 @@ fn plot(link: &str, points: &[Point], file: &PathBuf) -> Result<()> {
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+        .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
         .x_desc("loss (%)")
-        .y_desc("goodput (Mbit/s)")
+        .y_desc("goodput (Mbit/s, log scale)")
         .draw()
         .map_err(err)?;
     let blue = RGBColor(31, 119, 180);
