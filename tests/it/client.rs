@@ -6,7 +6,7 @@ use nettool::chat::client::{self, ClientConfig, StatsReport};
 use nettool::wire::binary;
 use nettool::wire::{ClientMsg, LeaveReason, Proto, ServerMsg};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -163,6 +163,37 @@ async fn udp_client_retries_hello_when_the_first_is_lost() {
     };
     send_msg(&server, client, &welcome).await;
     assert_eq!(next_line(&mut out).await, "* you are guest1; 1 online");
+}
+
+/// A banner that comes after `detect` (as it does when the handshake's last ACK is lost
+/// and the server accepts only after its SYN-ACK is retransmitted) still makes the client
+/// a nettool peer: it answers with the preamble, not with text.
+#[tokio::test]
+async fn tcp_client_waits_for_a_late_banner() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let detect = Duration::from_millis(200);
+    let cfg = ClientConfig {
+        addr: listener.local_addr().unwrap(),
+        proto: Proto::Tcp,
+        detect,
+        ..Default::default()
+    };
+    let (_stdin, _out, _task) = spawn_client(cfg);
+    let (mut sock, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    // The late banner is the scenario itself, not a wait for an event.
+    tokio::time::sleep(detect * 2).await;
+    let banner = format!("{}\n", nettool::wire::text::banner());
+    sock.write_all(banner.as_bytes()).await.unwrap();
+    let mut preamble = vec![0u8; binary::PREAMBLE.len()];
+    timeout(WAIT, sock.read_exact(&mut preamble))
+        .await
+        .expect("the preamble in time")
+        .expect("read");
+    assert_eq!(
+        preamble,
+        binary::PREAMBLE,
+        "a nettool client, not a text peer"
+    );
 }
 
 #[tokio::test]

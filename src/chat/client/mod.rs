@@ -34,7 +34,9 @@ pub struct ClientConfig {
     pub max_datagram: usize,
     /// Print the stats report as JSON on exit.
     pub json: bool,
-    /// How long to wait for a nettool server to show itself before falling back to text.
+    /// How long to wait for a nettool server to show itself before falling back to text:
+    /// over UDP the first `Hello` waits a quarter of it (then twice as long each time);
+    /// over TCP the banner is waited for three times it.
     pub detect: Duration,
     /// UDP: `Hello`s sent (with doubling waits) before falling back to text.
     pub hello_tries: u32,
