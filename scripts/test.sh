@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/install-peers.sh
 # The C programs that scripts/compare.sh builds must keep compiling cleanly.
 for c in scripts/*.c; do cc -O2 -Wall -Wextra -Werror -fsyntax-only "$c"; done
+scripts/check-links.py  # README and docs/: no dead relative link, no anchor that does not exist
 exec cargo test --locked "$@"
