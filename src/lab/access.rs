@@ -7,7 +7,7 @@
 //! Without root, an unprivileged user namespace (`unshare -Urn`) grants both
 //! capabilities over namespaces it owns, but not the right to open a `/dev/net/tun`
 //! that is `crw-------` root-owned (the device's owner is unmapped inside it), so on such
-//! a machine the lab stops here with the `/dev/net/tun` line. See docs/LAB_NOTES.md.
+//! a machine the lab stops here with the `/dev/net/tun` line. See docs/link-lab.md.
 
 use std::io;
 

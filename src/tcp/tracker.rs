@@ -11,7 +11,7 @@
 //! evicted or gone leaves it for good; a young one at the front means every one behind
 //! it is younger still. (A scan of the whole table per newcomer, as before, cost ~0.5 ms
 //! at 10 240 connections, so a flood at the cap stalled the single-threaded server:
-//! measured with `scripts/idle-flood.py`, docs/SCALE_NOTES.md.)
+//! measured with `scripts/idle-flood.py`, docs/capacity.md.)
 
 use crate::transport::PeerId;
 use std::collections::{HashMap, VecDeque};
