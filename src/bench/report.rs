@@ -210,7 +210,8 @@ fn zero_loss_cell(z: &RateSearch) -> String {
     if z.rate_bps == 0 {
         format!("none of {} trials passed", z.trials)
     } else {
-        format!("{} ({} trials)", bits(z.gbps), z.trials)
+        let s = if z.trials == 1 { "" } else { "s" };
+        format!("{} ({} trial{s})", bits(z.gbps), z.trials)
     }
 }
 
@@ -324,6 +325,8 @@ mod tests {
         assert_eq!(zero_loss_cell(&z), "6.82 Gbit/s (6 trials)");
         z.gbps = 0.0031;
         assert_eq!(zero_loss_cell(&z), "3.1 Mbit/s (6 trials)");
+        z.trials = 1;
+        assert_eq!(zero_loss_cell(&z), "3.1 Mbit/s (1 trial)");
     }
 
     #[test]
