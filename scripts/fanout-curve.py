@@ -2,7 +2,7 @@
 """The fan-out's latency/CPU curve as one SVG, from the raw JSON of compare.sh's pinned part.
 
 Usage: scripts/fanout-curve.py [RAW.json ...] [OUT.svg]
-(default bench-out/compare.json and docs/fanout-curve.svg; several raw files, e.g. one
+(default bench-out/compare.json and docs/img/fanout-curve.svg; several raw files, e.g. one
 per load, are drawn side by side)
 
 One panel per pinned load: each server variant a point at (server CPU µs per delivery,
@@ -109,7 +109,7 @@ def panel(x0, title, pts, target):
 
 def main():
     args = sys.argv[1:]
-    dst = Path(args.pop() if args and args[-1].endswith(".svg") else "docs/fanout-curve.svg")
+    dst = Path(args.pop() if args and args[-1].endswith(".svg") else "docs/img/fanout-curve.svg")
     srcs = [Path(a) for a in args] or [Path("bench-out/compare.json")]
     raws = [json.loads(src.read_text()) for src in srcs]
     raw = raws[0]
