@@ -29,6 +29,8 @@ fn loopback_round_trip(c: &mut Criterion) {
                     count: iters,
                     duration: std::time::Duration::from_secs(60),
                     timeout: std::time::Duration::from_secs(1),
+                    secure: Default::default(),
+                    datagrams: false,
                 };
                 // Only the round trips count, not connecting or warming up.
                 let r = rtt::run(&cfg).unwrap();

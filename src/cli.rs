@@ -8,12 +8,14 @@ mod chat;
 mod docs;
 mod echo;
 mod lab;
+mod secure;
 
 pub use bench::BenchArgs;
 pub use chat::ChatArgs;
 pub use docs::{completions, man, print, write_man_pages, CompletionsArgs, ManArgs};
 pub use echo::EchoArgs;
 pub use lab::LabArgs;
+pub use secure::SecureArgs;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -62,28 +64,41 @@ impl Cmd {
     }
 }
 
+/// `--proto`. QUIC runs over UDP and cannot share plain UDP's port: served beside it,
+/// it takes the next port number (as TLS does beside plain TCP).
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProtoArg {
     Tcp,
     Udp,
+    /// QUIC (its own UDP port beside plain UDP: the next one).
+    Quic,
+    /// TCP with TLS (the same as `tcp --tls`).
+    Tls,
+    /// TCP and UDP on one port number.
     Both,
+    /// TCP and UDP on one port number, QUIC on the next.
+    All,
 }
 
 impl ProtoArg {
-    pub fn protos(self) -> Vec<Proto> {
+    /// The protocols served; `tls`: TCP is TCP with TLS.
+    pub fn protos(self, tls: bool) -> Vec<Proto> {
+        let tcp = if tls { Proto::Tls } else { Proto::Tcp };
         match self {
-            ProtoArg::Tcp => vec![Proto::Tcp],
+            ProtoArg::Tcp => vec![tcp],
             ProtoArg::Udp => vec![Proto::Udp],
-            ProtoArg::Both => vec![Proto::Tcp, Proto::Udp],
+            ProtoArg::Quic => vec![Proto::Quic],
+            ProtoArg::Tls => vec![Proto::Tls],
+            ProtoArg::Both => vec![tcp, Proto::Udp],
+            ProtoArg::All => vec![tcp, Proto::Udp, Proto::Quic],
         }
     }
 
     /// The one protocol a client uses.
-    pub fn single(self) -> Result<Proto> {
-        match self {
-            ProtoArg::Tcp => Ok(Proto::Tcp),
-            ProtoArg::Udp => Ok(Proto::Udp),
-            ProtoArg::Both => bail!("a client speaks one protocol: --proto tcp or udp"),
+    pub fn single(self, tls: bool) -> Result<Proto> {
+        match self.protos(tls).as_slice() {
+            [one] => Ok(*one),
+            _ => bail!("a client speaks one protocol: --proto tcp, udp, quic or tls"),
         }
     }
 }

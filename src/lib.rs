@@ -10,7 +10,9 @@
 //! | [`transport`] | the contract: `Transport`, `PeerId`, `Event`, `PeerSink` |
 //! | [`wire`] | message types, binary codec (bincode + framing), text codec; every byte a peer receives is rendered here |
 //! | [`tcp`] | every TCP socket: chat transport (listener, tracking, reader/writer), socket set-up |
+//! | [`quic`] | QUIC (quinn): chat transport with a stream per sender and DATAGRAM relay, echo server and clients |
 //! | [`udp`] | every UDP socket: chat transport (registry keyed by `SocketAddr`, address validation, budgets), reflection guard, batched I/O (GSO/GRO) |
+//! | [`cert`] | certificates and trust for TLS and QUIC: self-signed identity kept like a host key, known hosts (TOFU), pins |
 //! | `bind` | serving one address over TCP, UDP or both on one port |
 //! | [`chat`] | the chat application: room, server, client |
 //! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
@@ -28,12 +30,14 @@
 pub mod addr;
 pub mod bench;
 mod bind;
+pub mod cert;
 pub mod chat;
 pub mod echo;
 pub mod lab;
 pub mod limits;
 mod measure;
 pub mod output;
+pub mod quic;
 pub mod shutdown;
 pub mod tcp;
 pub mod transport;

@@ -89,18 +89,22 @@ fn run(cli: Cli) -> Result<()> {
 async fn chat_cmd(a: ChatArgs) -> Result<()> {
     let addr = addr::resolve(a.addr.as_deref(), addr::CHAT_PORT).await?;
     if a.listen {
-        if a.proto.protos().contains(&nettool::wire::Proto::Tcp) {
+        let protos = a.proto.protos(a.secure.tls);
+        if protos.iter().any(|p| !p.is_udp()) {
             let wanted = (a.limits.max_conns as u64).saturating_add(nettool::limits::SPARE_FDS);
             nettool::limits::raise_nofile(wanted, "--max-conns");
         }
-        let cfg = chat::ServerConfig::from(&a.limits);
-        let server = chat::Server::bind(addr, &a.proto.protos(), cfg).await?;
+        let mut cfg = chat::ServerConfig::from(&a.limits);
+        cfg.kx = a.secure.kx();
+        cfg.quic.retry = !a.no_retry;
+        if protos.iter().any(|p| p.is_secure()) {
+            let id = a.secure.identity()?;
+            announce(format_args!("nettool chat: {id}"));
+            cfg.identity = Some(id);
+        }
+        let server = chat::Server::bind(addr, &protos, cfg).await?;
         let stop = shutdown::on_signal();
-        announce(format_args!(
-            "nettool chat: serving {} on {}",
-            server.protos_label(),
-            server.local_addr()
-        ));
+        announce(format_args!("nettool chat: serving {}", server.describe()));
         let stats = server.run(stop).await?;
         tracing::info!(?stats, "room closed");
         Ok(())
@@ -112,13 +116,17 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
 async fn echo_cmd(a: EchoArgs) -> Result<()> {
     let addr = addr::resolve(a.addr.as_deref(), addr::ECHO_PORT).await?;
     if a.listen {
-        let server = echo::Server::bind(addr, &a.server_protos(), a.server_config()).await?;
+        let protos = a.server_protos();
+        let mut cfg = a.server_config();
+        cfg.kx = a.secure.kx();
+        if protos.iter().any(|p| p.is_secure()) {
+            let id = a.secure.identity()?;
+            announce(format_args!("nettool echo: {id}"));
+            cfg.identity = Some(id);
+        }
+        let server = echo::Server::bind(addr, &protos, cfg).await?;
         let stop = shutdown::on_signal();
-        announce(format_args!(
-            "nettool echo: serving {} on {}",
-            server.protos_label(),
-            server.local_addr()
-        ));
+        announce(format_args!("nettool echo: serving {}", server.describe()));
         server.run(stop).await?;
         Ok(())
     } else {

@@ -322,6 +322,7 @@ async fn member(
     let r = match proto {
         Proto::Tcp => tcp_member(addr, &notes, say).await,
         Proto::Udp => udp_member(addr, &notes, say).await,
+        other => Err(anyhow::anyhow!("the capacity bench has no {other} members")),
     };
     if let Err(e) = r {
         tracing::debug!(error = %e, "capacity member ended");

@@ -43,10 +43,10 @@ pub(crate) fn named(
     use std::io::{Error, ErrorKind};
     match (proto, e.kind()) {
         (Proto::Udp, _) => crate::addr::failed_udp(what, e),
-        (Proto::Tcp, ErrorKind::UnexpectedEof) => Error::new(
+        (Proto::Tcp | Proto::Tls, ErrorKind::UnexpectedEof) => Error::new(
             e.kind(),
             format!("{what}: the server closed the connection before answering (is it `nettool echo -l`?)"),
         ),
-        (Proto::Tcp, _) => crate::addr::failed(what, e),
+        (_, _) => crate::addr::failed(what, e),
     }
 }

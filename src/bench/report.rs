@@ -10,20 +10,26 @@ use crate::measure::latency::Latency;
 use serde::Serialize;
 use std::fmt;
 
-/// A measurement over TCP and over UDP.
+/// A measurement over each protocol: TCP, TCP+TLS, UDP, QUIC.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pair<T> {
     /// The measurement over TCP, if it was made.
     pub tcp: Option<T>,
+    /// The measurement over TCP+TLS, if it was made.
+    pub tls: Option<T>,
     /// The measurement over UDP, if it was made.
     pub udp: Option<T>,
+    /// The measurement over QUIC, if it was made.
+    pub quic: Option<T>,
 }
 
 impl<T> Default for Pair<T> {
     fn default() -> Self {
         Pair {
             tcp: None,
+            tls: None,
             udp: None,
+            quic: None,
         }
     }
 }
@@ -67,19 +73,13 @@ impl Report {
         }
     }
 
-    /// The table's rows: (section, label, TCP, UDP).
-    fn rows(&self) -> Vec<[String; 4]> {
+    /// The table's rows: (section, label, TCP, TCP+TLS, UDP, QUIC).
+    fn rows(&self) -> Vec<[String; 6]> {
         let mut rows = Vec::new();
-        let mut row =
-            |section: String, label: &str, (tcp, udp): (Option<String>, Option<String>)| {
-                let dash = || "-".to_string();
-                rows.push([
-                    section,
-                    label.to_string(),
-                    tcp.unwrap_or_else(dash),
-                    udp.unwrap_or_else(dash),
-                ]);
-            };
+        let mut row = |section: String, label: &str, cells: [Option<String>; 4]| {
+            let [a, b, c, d] = cells.map(|c| c.unwrap_or_else(|| "-".to_string()));
+            rows.push([section, label.to_string(), a, b, c, d]);
+        };
         let none = String::new;
         if let Some(r) = self.rtt.any() {
             let lat =
@@ -170,17 +170,24 @@ impl Report {
 }
 
 impl<T> Pair<T> {
-    /// Either side, TCP first.
+    /// Any protocol's, TCP first.
     pub fn any(&self) -> Option<&T> {
-        self.tcp.as_ref().or(self.udp.as_ref())
+        self.all().into_iter().flatten().next()
     }
 
-    /// A cell per side.
-    fn map(&self, f: impl Fn(&T) -> Option<String>) -> (Option<String>, Option<String>) {
-        (
-            self.tcp.as_ref().and_then(&f),
-            self.udp.as_ref().and_then(&f),
-        )
+    /// Each column's, in the table's order.
+    pub fn all(&self) -> [Option<&T>; 4] {
+        [
+            self.tcp.as_ref(),
+            self.tls.as_ref(),
+            self.udp.as_ref(),
+            self.quic.as_ref(),
+        ]
+    }
+
+    /// A cell per column.
+    fn map(&self, f: impl Fn(&T) -> Option<String>) -> [Option<String>; 4] {
+        self.all().map(|t| t.and_then(&f))
     }
 }
 
@@ -237,21 +244,32 @@ impl fmt::Display for Report {
                 .unwrap_or(0)
                 .max(min)
         };
-        let (w0, w1, w2, w3) = (w(0, 0), w(1, 0), w(2, 3), w(3, 3));
+        const HEADS: [&str; 4] = ["TCP", "TCP+TLS", "UDP", "QUIC"];
+        // Only the columns measured.
+        let shown: Vec<usize> = (2..6)
+            .filter(|&i| rows.iter().any(|r| r[i] != "-"))
+            .collect();
+        let (w0, w1) = (w(0, 0), w(1, 0));
         writeln!(f, "nettool bench {} against {}", self.version, self.target)?;
-        // A capacity run alone has no TCP/UDP table: no header for an empty one.
+        let line = |f: &mut fmt::Formatter<'_>, r: [&str; 6]| {
+            write!(f, "{:w0$}  {:w1$}", r[0], r[1])?;
+            for &i in &shown {
+                let wi = w(i, HEADS[i - 2].len());
+                write!(f, "  {:>wi$}", r[i])?;
+            }
+            writeln!(f)
+        };
+        // A capacity run alone has no table: no header for an empty one.
         if !rows.is_empty() {
-            writeln!(f, "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}", "", "", "TCP", "UDP")?;
+            let mut head = ["", "", "", "", "", ""];
+            head[2..].copy_from_slice(&HEADS);
+            line(f, head)?;
         }
         for r in &rows {
             if !r[0].is_empty() {
                 writeln!(f)?;
             }
-            writeln!(
-                f,
-                "{:w0$}  {:w1$}  {:>w2$}  {:>w3$}",
-                r[0], r[1], r[2], r[3]
-            )?;
+            line(f, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]])?;
         }
         if let Some(c) = &self.capacity {
             write_capacity(f, c)?;

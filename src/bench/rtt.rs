@@ -30,6 +30,10 @@ pub struct RttConfig {
     pub duration: Duration,
     /// How long to wait for a reply.
     pub timeout: Duration,
+    /// TLS and QUIC: how the server's certificate is trusted, and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
+    /// QUIC: DATAGRAM frames instead of a stream.
+    pub datagrams: bool,
 }
 
 /// What was measured.
@@ -60,7 +64,7 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
             "round-trip size must be 1..=65507 bytes",
         ));
     }
-    let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout)?;
+    let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout, &cfg.secure, cfg.datagrams)?;
     let mut payload = vec![0x5a_u8; cfg.size];
     let mut hist = stats::histogram();
     let (mut sent, mut received) = (0u64, 0u64);

@@ -116,6 +116,10 @@ pub fn run(cfg: &StreamConfig) -> io::Result<StreamResult> {
     match cfg.proto {
         Proto::Tcp => tcp(cfg),
         Proto::Udp => udp(cfg),
+        Proto::Tls | Proto::Quic => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "stream over TLS/QUIC: not built yet",
+        )),
     }
     .map_err(|e| {
         super::named(

@@ -78,6 +78,9 @@ pub struct SuiteConfig {
     pub setup_count: u64,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// TLS and QUIC clients: how the server's certificate is trusted (the in-process
+    /// servers' are pinned), and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
     /// Fan-out and capacity: server on CPU 0, load generator on CPU 1.
     pub pin: bool,
     /// Capacity: members per protocol.
@@ -137,6 +140,7 @@ impl Default for SuiteConfig {
             fanout_coalesce: Duration::ZERO,
             setup_count: DEFAULT_SETUP_COUNT,
             progress: true,
+            secure: Default::default(),
             pin: false,
             capacity_members: DEFAULT_CAPACITY_MEMBERS,
             capacity_join_rate: DEFAULT_CAPACITY_JOIN_RATE,
@@ -259,11 +263,13 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 warmup: 1000,
                 count: 0,
                 duration: cfg.rtt_duration,
+                secure: cfg.secure.clone(),
+                datagrams: false,
                 // A TCP round trip waiting on a retransmission is a slow sample, not a
                 // loss; a UDP reply this late is counted lost.
                 timeout: match proto {
-                    Proto::Tcp => crate::echo::pinger::TCP_PATIENCE,
                     Proto::Udp => Duration::from_millis(200),
+                    Proto::Tcp | Proto::Tls | Proto::Quic => crate::echo::pinger::TCP_PATIENCE,
                 },
             };
             set(
@@ -362,6 +368,8 @@ fn set<T>(pair: &mut super::report::Pair<T>, proto: Proto, value: T) {
     match proto {
         Proto::Tcp => pair.tcp = Some(value),
         Proto::Udp => pair.udp = Some(value),
+        Proto::Tls => pair.tls = Some(value),
+        Proto::Quic => pair.quic = Some(value),
     }
 }
 

@@ -1,15 +1,18 @@
-//! Serving one chat room on any list of transports (`--proto both`: TCP and UDP on one
-//! port number): every transport feeds the same event channel, and one [`Room`] task
-//! consumes it. The server knows protocols only in [`bind_transport`].
+//! Serving one chat room on any list of transports (`--proto all`: TCP and UDP on one
+//! port number, QUIC on the next): every transport feeds the same event channel, and
+//! one [`Room`] task consumes it. The server knows protocols only in [`bind_transport`].
 
 use super::room::{Room, RoomConfig, RoomStats};
 use crate::bind;
+use crate::cert::{Identity, Kx};
+use crate::quic::{QuicConfig, QuicTransport};
 use crate::tcp::{TcpConfig, TcpTransport};
 use crate::transport::AnyTransport;
 use crate::udp::{UdpConfig, UdpTransport};
 use crate::wire::Proto;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,12 @@ pub struct ServerConfig {
     pub tcp: TcpConfig,
     /// The UDP transport: member cap, budgets, idle timeout.
     pub udp: UdpConfig,
+    /// The QUIC transport: connection cap, queues, idle timeout, Retry.
+    pub quic: QuicConfig,
+    /// The certificate TLS and QUIC serve (needed only for them).
+    pub identity: Option<Arc<Identity>>,
+    /// The key exchange groups TLS and QUIC offer.
+    pub kx: Kx,
 }
 
 /// A chat server, bound and not yet serving.
@@ -35,19 +44,41 @@ pub struct Server {
     room: RoomConfig,
 }
 
+/// The certificate a secure protocol needs.
+fn identity(proto: Proto, cfg: &ServerConfig) -> io::Result<&Identity> {
+    cfg.identity.as_deref().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{proto} needs a certificate"),
+        )
+    })
+}
+
 /// The protocols a room can be served on, and how each is bound: the one place a new
 /// transport is listed.
 fn bind_transport(proto: Proto, addr: SocketAddr, cfg: &ServerConfig) -> io::Result<AnyTransport> {
     match proto {
         Proto::Tcp => TcpTransport::bind(addr, cfg.tcp.clone()).map(AnyTransport::new),
         Proto::Udp => UdpTransport::bind(addr, cfg.udp.clone()).map(AnyTransport::new),
+        Proto::Tls => {
+            let acceptor = crate::tcp::tls::acceptor(identity(proto, cfg)?, cfg.kx)
+                .map_err(io::Error::other)?;
+            let tcp = TcpConfig {
+                tls: Some(crate::tcp::tls::TlsServer(acceptor)),
+                ..cfg.tcp.clone()
+            };
+            TcpTransport::bind(addr, tcp).map(AnyTransport::new)
+        }
+        Proto::Quic => QuicTransport::bind(addr, cfg.quic.clone(), identity(proto, cfg)?, cfg.kx)
+            .map(AnyTransport::new),
     }
 }
 
 impl Server {
-    /// Bind `protos` at `addr` (port 0: any free port, the same for every protocol).
+    /// Bind `protos` at `addr` (port 0: any free port; see `crate::bind` for which
+    /// protocol gets which port).
     pub async fn bind(addr: SocketAddr, protos: &[Proto], cfg: ServerConfig) -> io::Result<Server> {
-        let transports = bind::on_one_port(
+        let transports = bind::on_ports(
             addr,
             protos,
             |proto, addr| bind_transport(proto, addr, &cfg),
@@ -69,7 +100,7 @@ impl Server {
         }
     }
 
-    /// The address served on (every transport shares the port).
+    /// The address served on (the first protocol's; see [`Server::describe`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -77,6 +108,20 @@ impl Server {
     /// The protocols served, as `tcp`, `udp` or `tcp+udp`.
     pub fn protos_label(&self) -> String {
         bind::label(self.transports.iter().map(|t| t.proto()))
+    }
+
+    /// Each protocol and its address.
+    pub fn bound(&self) -> Vec<(Proto, SocketAddr)> {
+        self.transports
+            .iter()
+            .filter_map(|t| Some((t.proto(), t.local_addr().ok()?)))
+            .collect()
+    }
+
+    /// The protocols and where each is served, for the start-up line: `tcp+udp+quic on
+    /// ADDR`, after a note for each protocol with a port of its own.
+    pub fn describe(&self) -> String {
+        bind::describe(&self.bound())
     }
 
     /// Serve until `shutdown` is cancelled; then every member is told, queues are flushed

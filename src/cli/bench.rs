@@ -152,7 +152,7 @@ impl BenchArgs {
         let d = *self.duration;
         let cfg = SuiteConfig {
             connect,
-            protos: self.proto.protos(),
+            protos: self.proto.protos(false),
             parts: self.parts.iter().map(|&p| p.into()).collect(),
             chat,
             text: self.text,

@@ -1,7 +1,7 @@
 //! `nettool chat`: its flags, and their conversion into the chat server's and client's
 //! configs.
 
-use super::{coalesce_window, duration, parse_size, Dur, ProtoArg, SlowArg};
+use super::{coalesce_window, duration, parse_size, Dur, ProtoArg, SecureArgs, SlowArg};
 use anyhow::Result;
 use clap::Args;
 use nettool::chat::{self, client::ClientConfig, room};
@@ -17,9 +17,27 @@ pub struct ChatArgs {
     /// Serve a room instead of joining one.
     #[arg(short, long)]
     pub listen: bool,
-    /// `both` serves TCP and UDP on one port (-l only: a client speaks one protocol).
-    #[arg(long, value_enum, default_value = "tcp", requires_if("both", "listen"))]
+    /// `both` serves TCP and UDP on one port; `all` TCP, UDP and QUIC, QUIC on the next
+    /// port number since it cannot share plain UDP's (-l only: a client speaks one
+    /// protocol). The start-up line says which port each uses.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "tcp",
+        requires_if("both", "listen"),
+        requires_if("all", "listen")
+    )]
     pub proto: ProtoArg,
+    #[command(flatten)]
+    pub secure: SecureArgs,
+    /// Client, QUIC: chat lines as DATAGRAM frames (unreliable, loss counted per sender as
+    /// over UDP) instead of a stream per sender.
+    #[arg(long)]
+    pub quic_datagrams: bool,
+    /// Server, QUIC: serve clients without validating their address first (a Retry
+    /// round trip; on by default).
+    #[arg(long, requires = "listen")]
+    pub no_retry: bool,
     /// Client: the nickname to ask for.
     #[arg(long)]
     pub nick: Option<String>,
@@ -41,7 +59,7 @@ pub struct ChatLimits {
     /// Members per room at most (TCP and UDP together).
     #[arg(long, default_value_t = room::DEFAULT_MAX_MEMBERS)]
     max_members: usize,
-    /// TCP connections at most (including ones not yet joined).
+    /// TCP connections at most (including ones not yet joined); QUIC's too.
     #[arg(long, default_value_t = tcp::DEFAULT_MAX_CONNS)]
     pub max_conns: usize,
     /// UDP members at most.
@@ -86,7 +104,8 @@ pub struct ChatLimits {
     /// TCP: a peer holding an incomplete line or frame this long is disconnected.
     #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_LINE_TIMEOUT.into())]
     line_timeout: Dur,
-    /// UDP members silent this long are dropped (clients send keepalives at a third of it).
+    /// UDP members silent this long are dropped (clients send keepalives at a third of
+    /// it); QUIC connections too (QUIC keep-alives).
     #[arg(long, value_parser = duration, default_value_t = udp::DEFAULT_IDLE_TIMEOUT.into())]
     idle_timeout: Dur,
     /// Messages per second each UDP member may send; more are dropped (0: unlimited).
@@ -100,6 +119,20 @@ pub struct ChatLimits {
 impl From<&ChatLimits> for chat::ServerConfig {
     fn from(l: &ChatLimits) -> Self {
         chat::ServerConfig {
+            quic: nettool::quic::QuicConfig {
+                max_conns: l.max_conns,
+                max_frame: l.max_frame,
+                queue: tcp::writer::QueueLimits {
+                    messages: l.queue,
+                    bytes: l.queue_bytes,
+                    policy: l.slow.into(),
+                },
+                idle_timeout: *l.idle_timeout,
+                handshake_timeout: *l.handshake_timeout,
+                ..Default::default()
+            },
+            identity: None,
+            kx: Default::default(),
             room: room::RoomConfig {
                 max_members: l.max_members,
                 max_text: l.max_text,
@@ -137,7 +170,10 @@ impl ChatArgs {
         let l = &self.limits;
         Ok(ClientConfig {
             addr,
-            proto: self.proto.single()?,
+            proto: self.proto.single(self.secure.tls)?,
+            trust: self.secure.trust()?,
+            kx: self.secure.kx(),
+            datagrams: self.quic_datagrams,
             nick: self.nick.clone(),
             max_line: l.max_line,
             max_frame: l.max_frame,

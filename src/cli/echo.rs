@@ -1,7 +1,7 @@
 //! `nettool echo`: its flags, and their conversion into the echo server's and the ping
 //! client's configs.
 
-use super::{duration, Dur, ProtoArg};
+use super::{duration, Dur, ProtoArg, SecureArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use nettool::echo::{self, client as ping};
@@ -16,9 +16,20 @@ pub struct EchoArgs {
     /// Serve instead of ping.
     #[arg(short, long)]
     pub listen: bool,
-    /// Server default: both; client default: tcp (`both` is for -l only).
-    #[arg(long, value_enum, requires_if("both", "listen"))]
+    /// Server default: both; client default: tcp (`both` and `all` are for -l only; `all`
+    /// serves QUIC on the next port number, as it cannot share plain UDP's).
+    #[arg(
+        long,
+        value_enum,
+        requires_if("both", "listen"),
+        requires_if("all", "listen")
+    )]
     proto: Option<ProtoArg>,
+    #[command(flatten)]
+    pub secure: SecureArgs,
+    /// Client, QUIC: ping with DATAGRAM frames instead of on a stream.
+    #[arg(long)]
+    quic_datagrams: bool,
     /// Client: pings to send.
     #[arg(short, long, default_value_t = ping::DEFAULT_COUNT)]
     count: u64,
@@ -57,7 +68,7 @@ pub struct EchoArgs {
 impl EchoArgs {
     /// The protocols a server serves.
     pub fn server_protos(&self) -> Vec<Proto> {
-        self.proto.unwrap_or(ProtoArg::Both).protos()
+        self.proto.unwrap_or(ProtoArg::Both).protos(self.secure.tls)
     }
 
     /// The server's config.
@@ -72,7 +83,10 @@ impl EchoArgs {
 
     /// The client's config, to ping `addr`.
     pub fn ping_config(&self, addr: SocketAddr) -> Result<echo::PingConfig> {
-        let proto = self.proto.unwrap_or(ProtoArg::Tcp).single()?;
+        let proto = self
+            .proto
+            .unwrap_or(ProtoArg::Tcp)
+            .single(self.secure.tls)?;
         if self.size == 0 || self.size > echo::MAX_PING_SIZE {
             bail!("--size must be 1..={} bytes", echo::MAX_PING_SIZE);
         }
@@ -83,6 +97,8 @@ impl EchoArgs {
             size: self.size,
             interval: *self.interval,
             timeout: *self.timeout,
+            secure: self.secure.client_options()?,
+            datagrams: self.quic_datagrams,
         })
     }
 }

@@ -31,6 +31,10 @@ pub struct PingConfig {
     pub interval: Duration,
     /// How long to wait for each reply before counting it lost.
     pub timeout: Duration,
+    /// TLS and QUIC: how the server's certificate is trusted, and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
+    /// QUIC: ping with DATAGRAM frames instead of on a stream.
+    pub datagrams: bool,
 }
 
 /// Default [`PingConfig::count`].
@@ -253,7 +257,7 @@ fn ping_blocking(
     tally: &Mutex<Tally>,
     mut on_reply: impl FnMut(&PingReply),
 ) -> std::io::Result<()> {
-    let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout)?;
+    let mut pinger = Pinger::connect(cfg.addr, cfg.proto, cfg.timeout, &cfg.secure, cfg.datagrams)?;
     // A per-run tag after the sequence number, so replies from another run never match.
     let mut payload = vec![0u8; cfg.size];
     let tag = (std::process::id() as u64) << 32 | Instant::now().elapsed().subsec_nanos() as u64;

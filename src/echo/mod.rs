@@ -33,6 +33,10 @@ pub struct ServerConfig {
     pub udp_rate: Rate,
     /// Source addresses whose budget is tracked at once.
     pub max_sources: usize,
+    /// The certificate TLS and QUIC serve (needed only for them).
+    pub identity: Option<std::sync::Arc<crate::cert::Identity>>,
+    /// The key exchange groups TLS and QUIC offer.
+    pub kx: crate::cert::Kx,
 }
 
 /// Default [`ServerConfig::max_datagram`]: the largest UDP payload over IPv4.
@@ -52,6 +56,8 @@ impl Default for ServerConfig {
             max_conns: DEFAULT_MAX_CONNS,
             udp_rate: Rate::new(DEFAULT_UDP_RATE, DEFAULT_UDP_BURST),
             max_sources: 4096,
+            identity: None,
+            kx: crate::cert::Kx::default(),
         }
     }
 }
@@ -88,14 +94,48 @@ impl Server {
         bind::label(self.sockets.iter().map(Socket::proto))
     }
 
+    /// Each protocol and its address.
+    pub fn bound(&self) -> Vec<(Proto, SocketAddr)> {
+        self.sockets
+            .iter()
+            .filter_map(|s| Some((s.proto(), s.local_addr().ok()?)))
+            .collect()
+    }
+
+    /// The protocols and where each is served, for the start-up line (see
+    /// `crate::chat::Server::describe`).
+    pub fn describe(&self) -> String {
+        bind::describe(&self.bound())
+    }
+
     /// Serve until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let identity = || {
+            self.cfg.identity.clone().ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "TLS and QUIC need a certificate",
+                )
+            })
+        };
         let mut tasks = Vec::new();
         for socket in self.sockets {
             let (cfg, stop) = (self.cfg.clone(), shutdown.clone());
             tasks.push(match socket {
-                Socket::Tcp(l) => tokio::spawn(server::tcp(l, cfg, stop)),
+                Socket::Tcp(l) => tokio::spawn(server::tcp(l, None, cfg, stop)),
+                Socket::Tls(l) => {
+                    let id = identity()?;
+                    let tls =
+                        crate::tcp::tls::acceptor(&id, cfg.kx).map_err(std::io::Error::other)?;
+                    tokio::spawn(server::tcp(l, Some(tls), cfg, stop))
+                }
                 Socket::Udp(u) => tokio::spawn(server::udp(u, cfg, stop)),
+                Socket::Quic(u) => {
+                    let id = identity()?;
+                    tokio::spawn(async move {
+                        crate::quic::echo::serve(u, &id, cfg.kx, cfg.max_conns, stop).await
+                    })
+                }
             });
         }
         for task in tasks {

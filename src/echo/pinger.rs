@@ -10,6 +10,7 @@
 //! from the ping ([`Outcome::Mismatch`], a server that is not an echo server) leaves
 //! the stream's framing unknown: the next ping reconnects.
 
+use crate::quic::endpoint::ClientOptions;
 use crate::wire::Proto;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -48,24 +49,108 @@ pub(crate) struct Pinger {
 enum Inner {
     Tcp(Tcp),
     Udp(UdpSocket),
+    Quic(Box<crate::quic::echo::Pinger>),
+}
+
+/// A TCP stream, plain or TLS.
+enum Wire {
+    Plain(TcpStream),
+    Tls(Box<crate::tcp::tls::BlockingStream>),
+}
+
+impl Wire {
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Wire::Plain(s) => s,
+            Wire::Tls(s) => &s.sock,
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock().set_read_timeout(t)
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.read(buf),
+            Wire::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.write(buf),
+            Wire::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(s) => s.flush(),
+            Wire::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Connect over TCP, with TLS if `tls` says how to trust the server.
+fn wire_connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<&ClientOptions>,
+) -> io::Result<Wire> {
+    let s = tcp_connect(addr, timeout)?;
+    let Some(opts) = tls else {
+        return Ok(Wire::Plain(s));
+    };
+    s.set_read_timeout(Some(timeout.max(Duration::from_secs(1))))?;
+    let log = crate::cert::SessionLog::new(true);
+    let (t, _) = crate::tcp::tls::connect_blocking(
+        s,
+        &addr.to_string(),
+        &opts.trust,
+        opts.kx,
+        crate::wire::ALPN_ECHO,
+        log,
+    )?;
+    Ok(Wire::Tls(Box::new(t)))
 }
 
 /// A TCP connection and the echo bytes still owed on it, oldest ping first.
 struct Tcp {
-    stream: TcpStream,
+    stream: Wire,
     owed: VecDeque<usize>,
     /// The framing is lost (a mismatched reply): reconnect before the next ping.
     resync: bool,
+    /// TLS: how to trust the server when reconnecting.
+    tls: Option<ClientOptions>,
 }
 
 impl Pinger {
-    pub(crate) fn connect(addr: SocketAddr, proto: Proto, timeout: Duration) -> io::Result<Pinger> {
+    /// Connect to `addr` over `proto`; `opts`: how TLS and QUIC trust the server;
+    /// `datagrams`: QUIC pings in DATAGRAM frames rather than on a stream.
+    pub(crate) fn connect(
+        addr: SocketAddr,
+        proto: Proto,
+        timeout: Duration,
+        opts: &ClientOptions,
+        datagrams: bool,
+    ) -> io::Result<Pinger> {
+        let tls = (proto == Proto::Tls).then_some(opts);
         let inner = match proto {
-            Proto::Tcp => Inner::Tcp(Tcp {
-                stream: tcp_connect(addr, timeout)?,
+            Proto::Tcp | Proto::Tls => Inner::Tcp(Tcp {
+                stream: wire_connect(addr, timeout, tls)?,
                 owed: VecDeque::new(),
                 resync: false,
+                tls: tls.cloned(),
             }),
+            Proto::Quic => Inner::Quic(Box::new(
+                crate::quic::echo::Pinger::connect(addr, opts, datagrams, timeout)
+                    .map_err(|e| io::Error::other(format!("{e:#}")))?,
+            )),
             Proto::Udp => {
                 let local: SocketAddr = if addr.is_ipv4() {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -92,7 +177,7 @@ impl Pinger {
         match &mut self.inner {
             Inner::Tcp(t) => {
                 if t.resync {
-                    t.stream = tcp_connect(self.addr, self.timeout)?;
+                    t.stream = wire_connect(self.addr, self.timeout, t.tls.as_ref())?;
                     t.owed.clear();
                     t.resync = false;
                 }
@@ -106,6 +191,16 @@ impl Pinger {
                     t.resync = true;
                 }
                 Ok(outcome)
+            }
+            Inner::Quic(q) => {
+                use crate::quic::echo::Reply;
+                let r = q.ping(payload);
+                self.stale = q.stale;
+                Ok(match r? {
+                    Reply::Same => Outcome::Answered,
+                    Reply::Different => Outcome::Mismatch,
+                    Reply::Lost => Outcome::Lost,
+                })
             }
             Inner::Udp(s) => {
                 match s.send(payload) {

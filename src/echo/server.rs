@@ -23,6 +23,7 @@ const TCP_BUF: usize = 256 * 1024;
 
 pub(super) async fn tcp(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     cfg: ServerConfig,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
@@ -35,9 +36,10 @@ pub(super) async fn tcp(
             continue; // dropping the stream closes it
         };
         let stop = shutdown.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
             tokio::select! {
-                r = connection(stream) => {
+                r = connection(stream, tls) => {
                     if let Err(e) = r {
                         tracing::debug!(%addr, error = %e, "echo connection ended");
                     }
@@ -52,8 +54,17 @@ pub(super) async fn tcp(
     Ok(())
 }
 
-async fn connection(mut s: TcpStream) -> io::Result<()> {
+/// How long a TLS client has for its handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn connection(mut s: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) -> io::Result<()> {
     let _ = s.set_nodelay(true);
+    if let Some(tls) = tls {
+        let t = tokio::time::timeout(TLS_HANDSHAKE, tls.accept(s))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        return any_stream(t).await;
+    }
     let mut buf = vec![0u8; TCP_BUF];
     let mut n = s.read(&mut buf).await?;
     // Enough bytes to tell the sink's preamble from data to echo.
@@ -72,6 +83,44 @@ async fn connection(mut s: TcpStream) -> io::Result<()> {
         n = s.read(&mut buf).await?;
     }
     // The peer half-closed and has everything back: close our side too.
+    s.shutdown().await
+}
+
+/// Echo (or count, after the sink's preamble) any stream: the TLS path, without the
+/// plain socket's splice.
+async fn any_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; TCP_BUF];
+    let mut n = s.read(&mut buf).await?;
+    while n > 0 && n < sink::TCP_PREAMBLE.len() && buf[..n] == sink::TCP_PREAMBLE[..n] {
+        let more = s.read(&mut buf[n..]).await?;
+        if more == 0 {
+            break;
+        }
+        n += more;
+    }
+    if n >= sink::TCP_PREAMBLE.len() && buf.starts_with(sink::TCP_PREAMBLE) {
+        let start = Instant::now();
+        let mut bytes = (n - sink::TCP_PREAMBLE.len()) as u64;
+        loop {
+            match s.read(&mut buf).await? {
+                0 => break,
+                k => bytes += k as u64,
+            }
+        }
+        let report = TcpReport {
+            bytes,
+            elapsed_ns: start.elapsed().as_nanos() as u64,
+        };
+        s.write_all(&report.encode()).await?;
+        return s.shutdown().await;
+    }
+    while n > 0 {
+        s.write_all(&buf[..n]).await?;
+        s.flush().await?;
+        n = s.read(&mut buf).await?;
+    }
     s.shutdown().await
 }
 

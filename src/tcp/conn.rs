@@ -10,6 +10,7 @@
 //! writer gets a bounded grace to flush.
 
 use super::reader::{Input, Opening, PeerCodec, Reader};
+use super::tls::Io;
 use super::tracker::ConnGuard;
 use super::{socket, writer, TcpConfig};
 use crate::transport::{Event, EventTx, Format, PeerId, PeerInfo, PeerSink};
@@ -42,7 +43,7 @@ enum End {
 
 /// Serve one accepted connection to the end.
 pub(super) async fn run(
-    mut stream: TcpStream,
+    stream: TcpStream,
     addr: SocketAddr,
     guard: ConnGuard,
     cfg: TcpConfig,
@@ -53,13 +54,35 @@ pub(super) async fn run(
     let started = Instant::now();
     let peer = guard.peer;
     let handshake = started + cfg.handshake_timeout;
+    // TLS first, if it is a TLS listener: the handshake counts against the same deadline.
+    let mut stream = match &cfg.tls {
+        None => Io::Plain(stream),
+        Some(tls) => {
+            let accepted = tokio::select! {
+                a = timeout_at(handshake, tls.0.accept(stream)) => a,
+                _ = shutdown.cancelled() => return,
+            };
+            match accepted {
+                Ok(Ok(s)) => Io::Tls(Box::new(s)),
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!("TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
     // The banner and the early refusals are small lines into an empty socket buffer; the
     // timeout only guards against a peer with a zero window.
     let banner = text::banner() + "\n";
-    if !matches!(
-        timeout(cfg.grace, stream.write_all(banner.as_bytes())).await,
-        Ok(Ok(()))
-    ) {
+    let sent = async {
+        stream.write_all(banner.as_bytes()).await?;
+        stream.flush().await
+    };
+    if !matches!(timeout(cfg.grace, sent).await, Ok(Ok(()))) {
         return;
     }
     let mut pre = BytesMut::with_capacity(1024);
@@ -123,7 +146,11 @@ pub(super) async fn run(
         }
     };
     let info = PeerInfo {
-        proto: Proto::Tcp,
+        proto: if cfg.tls.is_some() {
+            Proto::Tls
+        } else {
+            Proto::Tcp
+        },
         addr,
         format,
     };
@@ -206,15 +233,19 @@ async fn linger(reader: &mut Reader) {
     .await;
     if closed.is_err() {
         tracing::debug!("peer kept its side open after the goodbye; resetting");
-        socket::reset_on_close(reader.socket());
+        reader.reset_on_close();
     }
 }
 
 /// Write `msg` as a text line to a connection that has no writer yet (best effort,
 /// bounded by `grace`).
-async fn say_early(stream: &mut TcpStream, msg: ServerMsg, grace: Duration) {
+async fn say_early(stream: &mut Io, msg: ServerMsg, grace: Duration) {
     if let Some(line) = Outgoing::new(msg).bytes(Form::Line) {
-        let _ = timeout(grace, stream.write_all(line)).await;
+        let said = async {
+            stream.write_all(line).await?;
+            stream.flush().await
+        };
+        let _ = timeout(grace, said).await;
     }
 }
 
@@ -222,7 +253,7 @@ async fn say_early(stream: &mut TcpStream, msg: ServerMsg, grace: Duration) {
 /// silence for `window` is a text peer that listens first. A preamble must be complete
 /// by `handshake`. `Ok(None)`: closed already.
 async fn detect(
-    stream: &mut TcpStream,
+    stream: &mut Io,
     pre: &mut BytesMut,
     window: Duration,
     handshake: Instant,

@@ -17,6 +17,7 @@ mod conn;
 mod reader;
 pub(crate) mod socket;
 mod stall;
+pub mod tls;
 mod tracker;
 pub mod writer;
 
@@ -77,6 +78,8 @@ pub struct TcpConfig {
     pub line_timeout: Duration,
     /// How long a closing connection (or all of them at shutdown) may take to flush.
     pub grace: Duration,
+    /// Serve TLS (the handshake first, within `handshake_timeout`), or plain TCP.
+    pub tls: Option<tls::TlsServer>,
 }
 
 /// Default [`TcpConfig::queue`].
@@ -103,6 +106,7 @@ impl Default for TcpConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             line_timeout: DEFAULT_LINE_TIMEOUT,
             grace: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -133,7 +137,11 @@ impl TcpTransport {
 
 impl Transport for TcpTransport {
     fn proto(&self) -> Proto {
-        Proto::Tcp
+        if self.cfg.tls.is_some() {
+            Proto::Tls
+        } else {
+            Proto::Tcp
+        }
     }
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -175,7 +183,11 @@ impl Transport for TcpTransport {
                 }
                 None => {
                     tracing::warn!(%addr, max = self.cfg.max_conns, "connection refused: server full");
-                    refuse(stream, self.cfg.max_conns, &refusing, &tasks);
+                    // A TLS client would take a plain refusal line for a broken
+                    // handshake: it is closed, which its handshake reports.
+                    if self.cfg.tls.is_none() {
+                        refuse(stream, self.cfg.max_conns, &refusing, &tasks);
+                    }
                 }
             }
         }

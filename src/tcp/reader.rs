@@ -8,6 +8,7 @@
 //! slowloris guard ([`stall`](super::stall)).
 
 use super::stall::{Guarded, TimedOut};
+use super::tls::ReadSide;
 use super::tracker::ConnStats;
 use crate::transport::Format;
 use crate::wire::binary::{FrameCodec, WireError};
@@ -21,8 +22,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, Chain, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_util::codec::{Decoder, FramedRead};
 
@@ -135,7 +134,7 @@ fn text(parser: &mut LineParser, line: Result<String, WireError>) -> Item {
 }
 
 /// The read half, with the bytes read during detection in front.
-type Source = Counted<Chain<Cursor<BytesMut>, OwnedReadHalf>>;
+type Source = Counted<Chain<Cursor<BytesMut>, ReadSide>>;
 
 /// The read buffer a connection starts with. tokio-util's default, 8 KiB allocated up
 /// front, cost every idle member that much (measured: 10.0 → 7.0 KB of server RSS per
@@ -162,7 +161,7 @@ impl Reader {
     /// into `stats`. An incomplete item may wait `line_timeout`, the first one at most
     /// `handshake`.
     pub(super) fn new(
-        rd: OwnedReadHalf,
+        rd: ReadSide,
         pre: BytesMut,
         format: Format,
         codec: PeerCodec,
@@ -184,9 +183,9 @@ impl Reader {
         }
     }
 
-    /// The connection's socket (to set options on it at the end).
-    pub(super) fn socket(&self) -> &TcpStream {
-        self.frames.get_ref().inner.get_ref().1.as_ref()
+    /// Make the connection's coming close a reset (see `socket::reset_on_close`).
+    pub(super) fn reset_on_close(&self) {
+        self.frames.get_ref().inner.get_ref().1.reset_on_close();
     }
 
     /// How the connection starts. A text peer joins at once; a nettool peer's first

@@ -128,6 +128,7 @@ async fn write<W: AsyncWrite + Unpin>(
     stats: &ConnStats,
 ) -> std::io::Result<()> {
     out.write_all(buf).await?;
+    out.flush().await?; // TLS holds records back until flushed; plain TCP: a no-op
     stats
         .bytes_out
         .fetch_add(buf.len() as u64, Ordering::Relaxed);

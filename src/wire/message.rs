@@ -11,6 +11,26 @@ pub enum Proto {
     Tcp,
     /// User Datagram Protocol: one datagram per message.
     Udp,
+    // New variants go last: the binary codec numbers variants in order.
+    /// QUIC (over UDP): streams and DATAGRAM frames in one encrypted connection.
+    Quic,
+    /// TCP with TLS.
+    Tls,
+}
+
+impl Proto {
+    /// Every protocol, in the order the bench shows them.
+    pub const ALL: [Proto; 4] = [Proto::Tcp, Proto::Tls, Proto::Udp, Proto::Quic];
+
+    /// Whether it runs over UDP (so it needs a UDP port).
+    pub fn is_udp(self) -> bool {
+        matches!(self, Proto::Udp | Proto::Quic)
+    }
+
+    /// Whether it carries a certificate (TLS or QUIC).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Proto::Tls | Proto::Quic)
+    }
 }
 
 impl fmt::Display for Proto {
@@ -18,6 +38,8 @@ impl fmt::Display for Proto {
         f.write_str(match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
+            Proto::Quic => "quic",
+            Proto::Tls => "tls",
         })
     }
 }

@@ -20,6 +20,13 @@ pub mod text;
 pub use message::{ClientMsg, Handshake, LeaveReason, MemberInfo, Proto, Refusal, ServerMsg};
 pub use outgoing::Outgoing;
 
+/// The ALPN name of nettool's chat protocol, over QUIC (and offered over TLS).
+pub const ALPN_CHAT: &[u8] = b"nettool-chat";
+/// The ALPN name of nettool's echo service, over QUIC (and offered over TLS): every
+/// bidirectional stream is echoed byte for byte until the client finishes it, every
+/// DATAGRAM frame answered with one carrying the same bytes.
+pub const ALPN_ECHO: &[u8] = b"nettool-echo";
+
 /// Microseconds since the Unix epoch, the unit of every timestamp on the wire.
 pub fn now_us() -> u64 {
     std::time::SystemTime::now()

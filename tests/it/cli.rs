@@ -232,7 +232,7 @@ fn completions_for_each_shell_name_every_subcommand() {
     assert_eq!(complete(&["nettool", "chat", "--thr"]), "--threads");
     assert_eq!(
         complete(&["nettool", "chat", "--proto", ""]),
-        "tcp udp both"
+        "tcp udp quic tls both all"
     );
     assert_eq!(
         complete(&["nettool", "bench", "--server-t"]),

@@ -102,6 +102,8 @@ async fn ping(
         size: 64,
         interval: Duration::ZERO,
         timeout: wait,
+        secure: Default::default(),
+        datagrams: false,
     };
     let summary = timeout(
         WAIT,
@@ -195,6 +197,7 @@ async fn the_stream_sink_counts_instead_of_echoing(proto: Proto) {
             assert_eq!(r.duplicates, Some(0));
         }
         Proto::Tcp => assert_eq!(r.recv_bytes, r.sent_bytes, "TCP delivers every byte"),
+        other => unreachable!("no stream test over {other}"),
     }
 }
 

@@ -24,6 +24,8 @@ async fn ping(addr: SocketAddr, count: u64) -> (echo::PingSummary, Vec<String>) 
         size: 64,
         interval: Duration::ZERO,
         timeout: Duration::from_millis(100),
+        secure: Default::default(),
+        datagrams: false,
     };
     let summary = timeout(
         WAIT,
@@ -130,6 +132,8 @@ async fn bench_rtt_over_tcp_counts_lost_round_trips() {
         count: 3,
         duration: WAIT,
         timeout: Duration::from_millis(50),
+        secure: Default::default(),
+        datagrams: false,
     };
     let r = tokio::task::spawn_blocking(move || rtt::run(&cfg))
         .await

@@ -114,6 +114,7 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
             let ok = match proto {
                 Proto::Tcp => matches!(reason, LeaveReason::Reset | LeaveReason::Closed),
                 Proto::Udp => reason == LeaveReason::TimedOut,
+                other => unreachable!("no kill trials over {other}"),
             };
             assert!(ok, "{nick} left ({reason}) over {proto}");
             *reasons.entry(reason.to_string()).or_default() += 1;
@@ -193,6 +194,7 @@ async fn server_survives_clients_killed_under_traffic(proto: Proto) {
             let extra = ["--idle-timeout", "600ms", "--udp-rate", "0"];
             kill_trials(proto, trials, rate, &extra).await;
         }
+        other => unreachable!("no kill trials over {other}"),
     }
 }
 

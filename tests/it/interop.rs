@@ -49,6 +49,7 @@ async fn netcat(proto: Proto) {
             prove_udp(&mut nc).await;
             (nc, "ncu")
         }
+        other => unreachable!("no netcat over {other}"),
     };
     text_peer_chats(nc, &p, alice, nick).await;
 }

@@ -16,6 +16,7 @@
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
+//! | [`quic_tls`] | QUIC and TLS: mixed rooms, per-sender streams, pins, trust on first use, openssl/socat over TLS |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
 //! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
@@ -45,6 +46,7 @@ mod interop;
 mod lab;
 mod lifecycle;
 mod malformed;
+mod quic_tls;
 mod rounds;
 mod scale;
 mod slow_and_floods;

@@ -49,17 +49,21 @@ pub(super) enum Got {
 /// What a member receives.
 pub(super) type Rx = futures_util::stream::BoxStream<'static, Result<Got, WireError>>;
 
-/// Member `idx`'s nickname: `t{idx}` over TCP, `u{idx}` over UDP.
+/// Member `idx`'s nickname: `t{idx}` over TCP, `u{idx}` over UDP, `s{idx}` over
+/// TLS, `q{idx}` over QUIC.
 pub fn nick_of(idx: usize, proto: Proto) -> String {
-    match proto {
-        Proto::Tcp => format!("t{idx}"),
-        Proto::Udp => format!("u{idx}"),
-    }
+    let c = match proto {
+        Proto::Tcp => 't',
+        Proto::Udp => 'u',
+        Proto::Tls => 's',
+        Proto::Quic => 'q',
+    };
+    format!("{c}{idx}")
 }
 
 /// The member index in a nickname made by [`nick_of`].
 pub fn sender_index(nick: &str) -> Option<usize> {
-    let rest = nick.strip_prefix('t').or_else(|| nick.strip_prefix('u'))?;
+    let rest = nick.strip_prefix(['t', 'u', 's', 'q'])?;
     rest.parse().ok()
 }
 

@@ -59,9 +59,38 @@ pub struct Conn {
 /// Connect over `cfg.proto`.
 pub async fn connect(cfg: &ClientConfig) -> Result<Conn> {
     match cfg.proto {
-        Proto::Tcp => connect_tcp(cfg).await,
+        Proto::Tcp | Proto::Tls => connect_tcp(cfg).await,
         Proto::Udp => connect_udp(cfg).await,
+        Proto::Quic => connect_quic(cfg).await,
     }
+}
+
+/// A stream that is plain TCP or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+type Stream = Box<dyn Io>;
+
+async fn connect_quic(cfg: &ClientConfig) -> Result<Conn> {
+    let opts = crate::quic::endpoint::ClientOptions {
+        trust: cfg.trust.clone(),
+        kx: cfg.kx,
+        connect_timeout: cfg.detect * 5,
+        ..Default::default()
+    };
+    let link = crate::quic::client::connect(
+        cfg.addr,
+        &opts,
+        cfg.nick.clone(),
+        cfg.datagrams,
+        cfg.max_frame,
+    )
+    .await?;
+    Ok(Conn {
+        proto: Proto::Quic,
+        mode: Mode::Binary,
+        rx: link.rx.map(|r| r.map(Incoming::Msg)).boxed(),
+        tx: link.tx,
+    })
 }
 
 async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
@@ -72,6 +101,24 @@ async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
         .map_err(|_| failed(std::io::ErrorKind::TimedOut.into()))?
         .map_err(failed)?;
     let _ = stream.set_nodelay(true);
+    let stream: Stream = match cfg.proto {
+        Proto::Tls => {
+            let log = crate::cert::SessionLog::new(true);
+            let host = addr.to_string();
+            Box::new(
+                crate::tcp::tls::connect(
+                    stream,
+                    &host,
+                    &cfg.trust,
+                    cfg.kx,
+                    crate::wire::ALPN_CHAT,
+                    log,
+                )
+                .await?,
+            )
+        }
+        _ => Box::new(stream),
+    };
     let mut lines = Framed::new(stream, LineCodec::new(cfg.max_line));
     let first = match timeout(cfg.detect * BANNER_WAITS, lines.next()).await {
         Err(_) => None, // a server that waits for us to speak: not nettool
@@ -87,7 +134,7 @@ async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
     let rx = stream::iter(first.map(|l| Ok(Incoming::Line(l))))
         .chain(rx.filter_map(|r| async move { text_incoming(r) }));
     Ok(Conn {
-        proto: Proto::Tcp,
+        proto: cfg.proto,
         mode: Mode::Text,
         rx: rx.boxed(),
         tx: Box::pin(tx.with_flat_map(|m| stream::iter(text_of(m).map(Ok)))),
@@ -95,13 +142,13 @@ async fn connect_tcp(cfg: &ClientConfig) -> Result<Conn> {
 }
 
 /// Answer the banner with the preamble and `Hello`, and switch to binary frames.
-async fn upgrade(lines: Framed<TcpStream, LineCodec>, cfg: &ClientConfig) -> Result<Conn> {
+async fn upgrade(lines: Framed<Stream, LineCodec>, cfg: &ClientConfig) -> Result<Conn> {
     let parts = lines.into_parts();
     let mut io = parts.io;
     io.write_all(PREAMBLE).await?;
     let mut next = FramedParts::new::<ClientMsg>(io, FrameCodec::new(cfg.max_frame));
     next.read_buf = parts.read_buf;
-    let mut framed: Framed<TcpStream, FrameCodec<ServerMsg, ClientMsg>> = Framed::from_parts(next);
+    let mut framed: Framed<Stream, FrameCodec<ServerMsg, ClientMsg>> = Framed::from_parts(next);
     framed
         .send(ClientMsg::Hello {
             nick: cfg.nick.clone(),
@@ -119,7 +166,7 @@ async fn upgrade(lines: Framed<TcpStream, LineCodec>, cfg: &ClientConfig) -> Res
         }
     });
     Ok(Conn {
-        proto: Proto::Tcp,
+        proto: cfg.proto,
         mode: Mode::Binary,
         rx: rx.boxed(),
         tx: Box::pin(tx),

@@ -40,6 +40,13 @@ pub struct ClientConfig {
     pub detect: Duration,
     /// UDP: `Hello`s sent (with doubling waits) before falling back to text.
     pub hello_tries: u32,
+    /// TLS and QUIC: how the server's certificate is trusted.
+    pub trust: crate::cert::Trust,
+    /// TLS and QUIC: the key exchange groups offered.
+    pub kx: crate::cert::Kx,
+    /// QUIC: chat lines as DATAGRAM frames (unreliable, counted per sender as over UDP)
+    /// instead of a stream per sender.
+    pub datagrams: bool,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +61,9 @@ impl Default for ClientConfig {
             json: false,
             detect: connect::DEFAULT_DETECT,
             hello_tries: 4,
+            trust: crate::cert::Trust::default(),
+            kx: crate::cert::Kx::default(),
+            datagrams: false,
         }
     }
 }

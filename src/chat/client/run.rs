@@ -276,7 +276,7 @@ async fn leave<O: AsyncWrite + Unpin>(
         return Ok(End::Left);
     }
     let deadline = Instant::now() + BYE_WAIT;
-    let mut resent = conn.proto == Proto::Tcp;
+    let mut resent = conn.proto != Proto::Udp;
     loop {
         let wait = if resent {
             deadline

@@ -20,11 +20,13 @@ pub(crate) use per_proto::per_proto;
 pub use raw::{raw_binary, reset, TcpText, UdpText};
 
 use futures_util::{SinkExt, StreamExt};
+use nettool::cert::{Identity, Trust};
 use nettool::chat::client::{self, ClientConfig, Conn, Incoming};
 use nettool::chat::room::RoomStats;
 use nettool::chat::{Server, ServerConfig};
 use nettool::wire::{now_us, text, ClientMsg, Proto, ServerMsg};
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
@@ -33,26 +35,54 @@ use tokio_util::sync::CancellationToken;
 /// The longest any single expected event may take.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The certificate every in-process test server of this run serves over TLS and QUIC.
+pub fn test_identity() -> Arc<Identity> {
+    static ID: OnceLock<Arc<Identity>> = OnceLock::new();
+    ID.get_or_init(|| Arc::new(Identity::ephemeral().expect("a certificate")))
+        .clone()
+}
+
+/// What a test member trusts: the test certificate, pinned.
+pub fn test_trust() -> Trust {
+    Trust::Pin(test_identity().fingerprint.clone())
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Each protocol's address (QUIC and TLS have ports of their own beside UDP and TCP).
+    pub bound: Vec<(Proto, SocketAddr)>,
     pub shutdown: CancellationToken,
     pub task: JoinHandle<std::io::Result<RoomStats>>,
 }
 
 impl TestServer {
-    pub async fn start(protos: &[Proto], cfg: ServerConfig) -> TestServer {
+    pub async fn start(protos: &[Proto], mut cfg: ServerConfig) -> TestServer {
+        if cfg.identity.is_none() {
+            cfg.identity = Some(test_identity());
+        }
         let server = Server::bind("127.0.0.1:0".parse().unwrap(), protos, cfg)
             .await
             .expect("bind");
         let addr = server.local_addr();
+        let bound = server.bound();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));
         TestServer {
             addr,
+            bound,
             shutdown,
             task,
         }
+    }
+
+    /// Where `proto` is served.
+    pub fn addr_of(&self, proto: Proto) -> SocketAddr {
+        self.bound
+            .iter()
+            .find(|(p, _)| *p == proto)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("not serving {proto}"))
     }
 
     /// Cancel and wait for the server to finish; its room counters.
@@ -88,6 +118,7 @@ impl Member {
             addr,
             proto,
             nick: Some(nick.to_string()),
+            trust: test_trust(),
             ..Default::default()
         };
         let conn = timeout(WAIT, client::connect(&cfg))

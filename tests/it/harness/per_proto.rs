@@ -27,6 +27,18 @@ macro_rules! per_proto {
             super::$name(nettool::wire::Proto::Udp).await
         }
     };
+    (@case [$($attr:tt)*] $name:ident quic) => {
+        $($attr)*
+        async fn quic() {
+            super::$name(nettool::wire::Proto::Quic).await
+        }
+    };
+    (@case [$($attr:tt)*] $name:ident tls) => {
+        $($attr)*
+        async fn tls() {
+            super::$name(nettool::wire::Proto::Tls).await
+        }
+    };
     (@mod $attrs:tt $name:ident [$($p:ident)+]) => {
         mod $name {
             $($crate::harness::per_proto!(@case $attrs $name $p);)+
@@ -54,5 +66,5 @@ pub(crate) use per_proto;
 /// Every protocol has its case in [`per_proto!`]: adding one to `Proto` breaks this
 /// match until it is added there too.
 const _: fn(Proto) = |p| match p {
-    Proto::Tcp | Proto::Udp => {}
+    Proto::Tcp | Proto::Udp | Proto::Quic | Proto::Tls => {}
 };

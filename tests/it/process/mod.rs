@@ -50,9 +50,19 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Start `program ARGS`. A nettool child keeps its certificate and known hosts in a
+    /// data directory of this test run's, never the user's.
     pub fn spawn(name: &str, program: &str, args: &[&str]) -> Proc {
+        let dir = std::env::temp_dir().join(format!("nettool-it-{}", std::process::id()));
+        let dir = dir.to_string_lossy().into_owned();
+        Proc::spawn_env(name, program, args, &[(nettool::cert::DATA_DIR_ENV, &dir)])
+    }
+
+    /// [`Proc::spawn`] with these environment variables.
+    pub fn spawn_env(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
