@@ -14,6 +14,8 @@ use std::time::Duration;
 pub(super) struct ChildServer {
     child: Reaped,
     pub addr: SocketAddr,
+    /// A TLS or QUIC server's certificate, as it said at start.
+    pub fingerprint: Option<String>,
 }
 
 /// A child process that is killed and waited for when this is dropped: when the bench
@@ -46,6 +48,11 @@ impl ChildServer {
         let mut child = Reaped(
             cmd.args(args)
                 .env("RUST_LOG", "warn")
+                // Its self-signed certificate is this bench run's, not the user's.
+                .env(
+                    crate::cert::DATA_DIR_ENV,
+                    std::env::temp_dir().join(format!("nettool-bench-{}", std::process::id())),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -56,20 +63,35 @@ impl ChildServer {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("serving") {
+                if line.contains("serving") || line.contains("certificate SHA256:") {
                     let _ = tx.send(line);
                 }
             }
         });
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
-            bail!("{} did not report its address", exe.display()); // `child` is killed
+        // A TLS or QUIC server says its certificate first.
+        let mut fingerprint = None;
+        let line = loop {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
+                bail!("{} did not report its address", exe.display()); // `child` is killed
+            };
+            if line.contains("serving") {
+                break line;
+            }
+            fingerprint = line
+                .split_whitespace()
+                .find(|w| w.starts_with("SHA256:"))
+                .map(str::to_string);
         };
         let addr = line
             .split_whitespace()
             .last()
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| anyhow!("no address in {line:?}"))?;
-        Ok(ChildServer { child, addr })
+        Ok(ChildServer {
+            child,
+            addr,
+            fingerprint,
+        })
     }
 
     pub(super) fn pid(&self) -> u32 {

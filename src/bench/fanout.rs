@@ -60,6 +60,11 @@ pub(super) struct FanoutConfig {
     pub coalesce: Duration,
     /// Server on CPU 0 (when spawned), load generator on CPU 1.
     pub pin: bool,
+    /// TLS and QUIC: how an external server is trusted (a spawned one's certificate is
+    /// pinned), and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
+    /// QUIC: chat lines relayed as DATAGRAM frames.
+    pub datagrams: bool,
 }
 
 /// What a fan-out run measured.
@@ -67,6 +72,8 @@ pub(super) struct FanoutConfig {
 pub struct FanoutResult {
     /// The protocol the members used.
     pub proto: Proto,
+    /// QUIC: lines relayed as DATAGRAM frames (unreliable).
+    pub datagrams: bool,
     /// Whether they spoke text lines rather than the binary protocol.
     pub text: bool,
     /// Members sending and receiving.
@@ -121,6 +128,7 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     if cfg.text && cfg.proto != Proto::Tcp {
         bail!("text-mode fan-out is TCP only");
     }
+    let mut trust = cfg.secure.trust.clone();
     let (_child, addr, pid) = match &cfg.server {
         Server::Spawn { exe } => {
             let max = (cfg.clients + cfg.slow_readers + 16).to_string();
@@ -152,6 +160,9 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
             }
             let child = ChildServer::spawn_pinned(exe, &args, cfg.pin.then_some(0))?;
             let (addr, pid) = (child.addr, child.pid());
+            if let Some(fp) = &child.fingerprint {
+                trust = crate::cert::Trust::Pin(fp.clone());
+            }
             (Some(child), addr, Some(pid))
         }
         Server::External { addr, pid } => (None, *addr, *pid),
@@ -164,6 +175,9 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         text: "x".repeat(cfg.payload),
         text_mode: cfg.text,
         count_from_start: false,
+        trust,
+        kx: cfg.secure.kx,
+        datagrams: cfg.datagrams,
         ..LoadConfig::new(addr, vec![(cfg.proto, cfg.rate); cfg.clients])
     };
     let load = Load::join(&load_cfg).await?;
@@ -220,6 +234,7 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     let server_cpu = cpu::used(cpu0.0, cpu1.0);
     Ok(FanoutResult {
         proto: cfg.proto,
+        datagrams: cfg.datagrams,
         text: cfg.text,
         clients: cfg.clients,
         rate_per_client: cfg.rate,

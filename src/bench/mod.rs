@@ -9,6 +9,7 @@
 //! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
 //! | `child` | a server child process (for its CPU time) |
 //! | `setup` | time from nothing to the first reply |
+//! | `secure` | TLS and QUIC: setup with full, resumed and 0-RTT handshakes; their streams |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
 //! | [`suite`] | the standard suite of a bare `nettool bench` |
 //! | [`sweep`] | `--sweep loss=…`: TCP goodput vs loss beside the Mathis bound (SVG) |
@@ -25,6 +26,7 @@ pub mod load;
 pub mod plot;
 mod report;
 pub mod rtt;
+mod secure;
 mod setup;
 pub mod stream;
 pub mod suite;

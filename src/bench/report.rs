@@ -45,10 +45,14 @@ pub struct Report {
     pub target: String,
     /// Round-trip latency per protocol.
     pub rtt: Pair<RttResult>,
+    /// QUIC round trips in DATAGRAM frames.
+    pub rtt_datagrams: Option<RttResult>,
     /// Bulk throughput per protocol.
     pub stream: Pair<StreamResult>,
     /// Chat fan-out per protocol.
     pub fanout: Pair<FanoutResult>,
+    /// QUIC chat fan-out with lines relayed as DATAGRAM frames.
+    pub fanout_datagrams: Option<FanoutResult>,
     /// Connection setup cost per protocol.
     pub setup: Pair<SetupResult>,
     /// One room filled over both protocols, if that part was run.
@@ -66,8 +70,10 @@ impl Report {
                 .unwrap_or(0),
             target,
             rtt: Pair::default(),
+            rtt_datagrams: None,
             stream: Pair::default(),
             fanout: Pair::default(),
+            fanout_datagrams: None,
             setup: Pair::default(),
             capacity: None,
         }
@@ -93,6 +99,25 @@ impl Report {
                 "lost",
                 self.rtt.map(|r| Some(format!("{} of {}", r.lost, r.sent))),
             );
+            if let Some(d) = &self.rtt_datagrams {
+                let l = d.latency.as_ref();
+                let q = |s: String| [None, None, None, Some(s)];
+                row(
+                    none(),
+                    "p50 DATAGRAM frames",
+                    q(l.map_or("-".into(), |l| us(l.p50_us))),
+                );
+                row(
+                    none(),
+                    "p99 DATAGRAM frames",
+                    q(l.map_or("-".into(), |l| us(l.p99_us))),
+                );
+                row(
+                    none(),
+                    "lost DATAGRAM frames",
+                    q(format!("{} of {}", d.lost, d.sent)),
+                );
+            }
         }
         if self.stream.any().is_some() {
             let s = &self.stream;
@@ -149,6 +174,25 @@ impl Report {
                     .map(|c| format!("{:.0} % of a core", c * 100.0 / r.seconds))
             };
             row(none(), "load generator CPU", s.map(lg));
+            if let Some(d) = &self.fanout_datagrams {
+                let q = |s: String| [None, None, None, Some(s)];
+                let l = d.latency.as_ref();
+                row(
+                    none(),
+                    "DATAGRAM frames: p50",
+                    q(l.map_or("-".into(), |l| us(l.p50_us))),
+                );
+                row(
+                    none(),
+                    "DATAGRAM frames: p99",
+                    q(l.map_or("-".into(), |l| us(l.p99_us))),
+                );
+                row(
+                    none(),
+                    "DATAGRAM frames: loss",
+                    q(format!("{:.2} %", d.loss_pct)),
+                );
+            }
             if f.slow_readers > 0 {
                 let slow = |r: &FanoutResult| {
                     Some(format!(
@@ -164,6 +208,25 @@ impl Report {
                 |q: fn(&Latency) -> f64| self.setup.map(|r| r.latency.as_ref().map(|l| us(q(l))));
             row("setup to first reply".into(), "p50", lat(|l| l.p50_us));
             row(none(), "p99", lat(|l| l.p99_us));
+            let other = |f: fn(&SetupResult) -> Option<&Latency>| {
+                self.setup.map(|r| f(r).map(|l| us(l.p50_us)))
+            };
+            if self
+                .setup
+                .all()
+                .iter()
+                .flatten()
+                .any(|r| r.resumed.is_some())
+            {
+                row(none(), "p50 resumed", other(|r| r.resumed.as_ref()));
+                row(none(), "p50 0-RTT", other(|r| r.zero_rtt.as_ref()));
+                let neg = |f: fn(&crate::cert::Negotiated) -> Option<&String>| {
+                    self.setup
+                        .map(|r| r.negotiated.as_ref().and_then(f).cloned())
+                };
+                row(none(), "key exchange", neg(|n| n.group.as_ref()));
+                row(none(), "cipher suite", neg(|n| n.suite.as_ref()));
+            }
         }
         rows
     }

@@ -1,5 +1,6 @@
 //! Setup cost: time from nothing to the first reply — a new socket, the TCP handshake
-//! (or none, for UDP), one byte out and its echo back — repeated many times.
+//! (or none, for UDP), one byte out and its echo back — repeated many times. TLS and
+//! QUIC, with their kinds of handshake, are measured in `super::secure`.
 
 use crate::echo::pinger::{is_timeout, TCP_PATIENCE};
 use crate::measure::latency::{self as stats, Latency};
@@ -18,6 +19,8 @@ pub(super) struct SetupConfig {
     /// ...within this long.
     pub duration: Duration,
     pub timeout: Duration,
+    /// TLS and QUIC: how the server is trusted, and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
 }
 
 /// What a setup-cost run measured.
@@ -29,8 +32,15 @@ pub struct SetupResult {
     pub attempts: u64,
     /// Setups with no reply in time.
     pub failed: u64,
-    /// Time from a new socket to the first echo back, in µs; `None` if none came.
+    /// Time from a new socket to the first echo back, in µs; `None` if none came (TLS
+    /// and QUIC: a full handshake).
     pub latency: Option<Latency>,
+    /// TLS and QUIC: the same with a resumed session.
+    pub resumed: Option<Latency>,
+    /// QUIC: resumed, the byte sent as 0-RTT data.
+    pub zero_rtt: Option<Latency>,
+    /// TLS and QUIC: the key exchange group and cipher suite negotiated.
+    pub negotiated: Option<crate::cert::Negotiated>,
 }
 
 /// Measure (blocking). An error names the measurement and the address.
@@ -45,6 +55,9 @@ pub(super) fn run(cfg: &SetupConfig) -> io::Result<SetupResult> {
 }
 
 fn measure(cfg: &SetupConfig) -> io::Result<SetupResult> {
+    if cfg.proto.is_secure() {
+        return super::secure::setup(cfg, &cfg.secure);
+    }
     let mut hist = stats::histogram();
     let (mut attempts, mut failed) = (0u64, 0u64);
     let start = Instant::now();
@@ -54,13 +67,7 @@ fn measure(cfg: &SetupConfig) -> io::Result<SetupResult> {
         let ok = match cfg.proto {
             Proto::Tcp => tcp_once(cfg)?,
             Proto::Udp => udp_once(cfg)?,
-            // Measured in stage 4 (bench columns); not a part of this suite yet.
-            Proto::Tls | Proto::Quic => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "setup over TLS/QUIC: not built yet",
-                ))
-            }
+            Proto::Tls | Proto::Quic => unreachable!("measured in bench::secure"),
         };
         if ok {
             stats::record(&mut hist, t0.elapsed());
@@ -73,6 +80,9 @@ fn measure(cfg: &SetupConfig) -> io::Result<SetupResult> {
         attempts,
         failed,
         latency: Latency::from_histogram(&hist),
+        resumed: None,
+        zero_rtt: None,
+        negotiated: None,
     })
 }
 

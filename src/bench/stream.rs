@@ -33,6 +33,8 @@ pub struct StreamConfig {
     pub size: usize,
     /// UDP target rate in bits per second; 0: as fast as the socket takes.
     pub rate_bps: u64,
+    /// TLS and QUIC: how the server is trusted, and the groups offered.
+    pub secure: crate::quic::endpoint::ClientOptions,
 }
 
 /// What a stream measured.
@@ -116,10 +118,10 @@ pub fn run(cfg: &StreamConfig) -> io::Result<StreamResult> {
     match cfg.proto {
         Proto::Tcp => tcp(cfg),
         Proto::Udp => udp(cfg),
-        Proto::Tls | Proto::Quic => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "stream over TLS/QUIC: not built yet",
-        )),
+        Proto::Tls | Proto::Quic => {
+            super::secure::stream(cfg.addr, cfg.proto, cfg.duration, &cfg.secure)
+                .map(|(sent, r)| bytes_result(cfg.proto, sent, &r))
+        }
     }
     .map_err(|e| {
         super::named(
@@ -144,10 +146,14 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut b = [0u8; TcpReport::LEN];
     s.read_exact(&mut b)?;
-    let r = TcpReport::decode(&b);
+    Ok(bytes_result(Proto::Tcp, sent, &TcpReport::decode(&b)))
+}
+
+/// A byte stream's result (TCP, TLS, QUIC): `sent` bytes, the sink's report.
+fn bytes_result(proto: Proto, sent: u64, r: &TcpReport) -> StreamResult {
     let secs = (r.elapsed_ns as f64 / 1e9).max(1e-9);
-    Ok(StreamResult {
-        proto: Proto::Tcp,
+    StreamResult {
+        proto,
         seconds: secs,
         sent_bytes: sent,
         recv_bytes: r.bytes,
@@ -162,7 +168,7 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
         duplicates: None,
         jitter_us: None,
         zero_loss: None,
-    })
+    }
 }
 
 fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {

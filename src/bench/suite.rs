@@ -120,7 +120,7 @@ impl Default for SuiteConfig {
     fn default() -> Self {
         SuiteConfig {
             connect: None,
-            protos: vec![Proto::Tcp, Proto::Udp],
+            protos: Proto::ALL.to_vec(),
             parts: Vec::new(),
             chat: None,
             text: false,
@@ -165,10 +165,16 @@ impl SuiteConfig {
 struct LocalEcho {
     shutdown: CancellationToken,
     thread: std::thread::JoinHandle<()>,
+    bound: Vec<(Proto, SocketAddr)>,
+    fingerprint: String,
 }
 
 impl LocalEcho {
+    /// TCP, UDP, TLS and QUIC (the last two on the next port), with a certificate of
+    /// this run's.
     async fn start() -> Result<(SocketAddr, LocalEcho)> {
+        let identity = std::sync::Arc::new(crate::cert::Identity::ephemeral()?);
+        let fingerprint = identity.fingerprint.clone();
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -187,12 +193,14 @@ impl LocalEcho {
                 };
                 rt.block_on(async move {
                     let any = "127.0.0.1:0".parse().expect("literal");
-                    let server =
-                        echo::Server::bind(any, &[Proto::Tcp, Proto::Udp], Default::default())
-                            .await;
+                    let cfg = echo::ServerConfig {
+                        identity: Some(identity),
+                        ..Default::default()
+                    };
+                    let server = echo::Server::bind(any, &ECHO_PROTOS, cfg).await;
                     match server {
                         Ok(server) => {
-                            let _ = tx.send(Ok(server.local_addr()));
+                            let _ = tx.send(Ok(server.bound()));
                             if let Err(e) = server.run(stop).await {
                                 tracing::warn!(error = %e, "echo server ended");
                             }
@@ -203,14 +211,38 @@ impl LocalEcho {
                     }
                 });
             })?;
-        let addr = rx.await.context("the echo server thread ended")??;
-        Ok((addr, LocalEcho { shutdown, thread }))
+        let bound: Vec<(Proto, SocketAddr)> =
+            rx.await.context("the echo server thread ended")??;
+        let addr = bound.first().map(|b| b.1).context("nothing bound")?;
+        Ok((
+            addr,
+            LocalEcho {
+                shutdown,
+                thread,
+                bound,
+                fingerprint,
+            },
+        ))
     }
 
     async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
     }
+}
+
+/// The echo server's protocols, in `nettool echo -l --proto all`'s order: TCP and UDP on
+/// its port, TLS and QUIC on the next.
+pub const ECHO_PROTOS: [Proto; 4] = [Proto::Tcp, Proto::Udp, Proto::Tls, Proto::Quic];
+
+/// Where `proto` is served, given the first protocol's address (see `crate::bind`).
+fn addr_of(addr: SocketAddr, proto: Proto) -> SocketAddr {
+    let offsets = crate::bind::offsets(&ECHO_PROTOS);
+    let k = ECHO_PROTOS
+        .iter()
+        .position(|p| *p == proto)
+        .map_or(0, |i| offsets[i]);
+    SocketAddr::new(addr.ip(), addr.port().saturating_add(k))
 }
 
 /// Run the suite.
@@ -253,7 +285,14 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut report = Report::new(target);
+    let mut secure = cfg.secure.clone();
+    if let Some(echo) = &local {
+        secure.trust = crate::cert::Trust::Pin(echo.fingerprint.clone());
+        debug_assert!(echo.bound.iter().all(|&(p, a)| addr_of(addr, p) == a));
+    }
+    let base = addr;
     for &proto in &cfg.protos {
+        let addr = addr_of(base, proto);
         if wants(Part::Rtt) {
             bar.set_message(format!("round trip over {proto}"));
             let c = RttConfig {
@@ -263,7 +302,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 warmup: 1000,
                 count: 0,
                 duration: cfg.rtt_duration,
-                secure: cfg.secure.clone(),
+                secure: secure.clone(),
                 datagrams: false,
                 // A TCP round trip waiting on a retransmission is a slow sample, not a
                 // loss; a UDP reply this late is counted lost.
@@ -272,11 +311,19 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                     Proto::Tcp | Proto::Tls | Proto::Quic => crate::echo::pinger::TCP_PATIENCE,
                 },
             };
+            let dgram = RttConfig {
+                datagrams: true,
+                timeout: Duration::from_millis(200),
+                ..c.clone()
+            };
             set(
                 &mut report.rtt,
                 proto,
                 step(&bar, move || rtt::run(&c)).await?,
             );
+            if proto == Proto::Quic {
+                report.rtt_datagrams = Some(blocking(move || rtt::run(&dgram)).await?);
+            }
         }
         if wants(Part::Stream) {
             bar.set_message(format!("stream over {proto}"));
@@ -286,6 +333,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 duration: cfg.stream_duration,
                 size: cfg.udp_size,
                 rate_bps: cfg.rate_bps,
+                secure: secure.clone(),
             };
             let search = cfg.stream_search.clone().filter(|_| proto == Proto::Udp);
             let r = step(&bar, move || {
@@ -308,6 +356,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 count: cfg.setup_count,
                 duration: Duration::from_secs(2),
                 timeout: Duration::from_millis(500),
+                secure: secure.clone(),
             };
             set(
                 &mut report.setup,
@@ -337,11 +386,23 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 sndbuf: cfg.fanout_sndbuf,
                 coalesce: cfg.fanout_coalesce,
                 pin: cfg.pin,
+                secure: cfg.secure.clone(),
+                datagrams: false,
             };
             let r = fanout::run(&c)
                 .await
                 .with_context(|| format!("chat fan-out over {proto}"))?;
             set(&mut report.fanout, proto, r);
+            if proto == Proto::Quic {
+                let d = FanoutConfig {
+                    datagrams: true,
+                    ..c
+                };
+                let r = fanout::run(&d)
+                    .await
+                    .context("chat fan-out over QUIC DATAGRAM frames")?;
+                report.fanout_datagrams = Some(r);
+            }
             bar.inc(1);
         }
     }

@@ -1,6 +1,8 @@
 //! `nettool bench`: its flags, and their conversion into the suite's config.
 
-use super::{coalesce_window, duration, parse_rate, parse_size, Dur, ProtoArg, SlowArg};
+use super::{
+    coalesce_window, duration, parse_rate, parse_size, Dur, ProtoArg, SecureArgs, SlowArg,
+};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use nettool::bench::suite::{self, Part, SuiteConfig};
@@ -56,8 +58,27 @@ pub struct BenchArgs {
     /// Measure against this `nettool echo -l` instead of an in-process server.
     #[arg(long)]
     pub connect: Option<String>,
-    #[arg(long, value_enum, default_value = "both")]
-    proto: ProtoArg,
+    /// The columns: any of tcp, tls, udp, quic, comma-separated (both: tcp,udp; all:
+    /// every one). With --connect, TLS and QUIC are measured at the next port number,
+    /// as `nettool echo -l --proto all` serves them.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tcp,tls,udp,quic"
+    )]
+    proto: Vec<ProtoArg>,
+    /// TLS, QUIC with --connect: accept only this certificate (SHA256:…) [default: trust
+    /// on first use; the in-process server's own certificate is always pinned].
+    #[arg(long)]
+    cert_pin: Option<String>,
+    /// TLS, QUIC with --connect: accept any certificate.
+    #[arg(long, conflicts_with = "cert_pin")]
+    insecure: bool,
+    /// TLS, QUIC: offer classical X25519 only, instead of the post-quantum hybrid
+    /// X25519MLKEM768 first.
+    #[arg(long)]
+    classical: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -137,6 +158,20 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// The protocols measured, in the table's order, each once.
+    fn protos(&self) -> Vec<nettool::wire::Proto> {
+        let all = if self.proto.contains(&ProtoArg::All) {
+            vec![ProtoArg::Tcp, ProtoArg::Tls, ProtoArg::Udp, ProtoArg::Quic]
+        } else {
+            self.proto.clone()
+        };
+        let wanted: Vec<_> = all.iter().flat_map(|p| p.protos(false)).collect();
+        nettool::wire::Proto::ALL
+            .into_iter()
+            .filter(|p| wanted.contains(p))
+            .collect()
+    }
+
     /// How long each measurement runs.
     pub fn duration(&self) -> std::time::Duration {
         *self.duration
@@ -152,7 +187,14 @@ impl BenchArgs {
         let d = *self.duration;
         let cfg = SuiteConfig {
             connect,
-            protos: self.proto.protos(false),
+            protos: self.protos(),
+            secure: SecureArgs {
+                pin: self.cert_pin.clone(),
+                insecure: self.insecure,
+                classical: self.classical,
+                ..Default::default()
+            }
+            .client_options()?,
             parts: self.parts.iter().map(|&p| p.into()).collect(),
             chat,
             text: self.text,
@@ -176,7 +218,10 @@ impl BenchArgs {
             capacity_server_threads: self.server_threads.into(),
             ..Default::default()
         };
-        if cfg.runs_fanout() && cfg.fanout_slow_readers > 0 && self.proto != ProtoArg::Tcp {
+        if cfg.runs_fanout()
+            && cfg.fanout_slow_readers > 0
+            && cfg.protos != [nettool::wire::Proto::Tcp]
+        {
             bail!("slow readers are TCP members: use --proto tcp");
         }
         Ok(cfg)

@@ -17,7 +17,8 @@ pub struct EchoArgs {
     #[arg(short, long)]
     pub listen: bool,
     /// Server default: both; client default: tcp (`both` and `all` are for -l only; `all`
-    /// serves QUIC on the next port number, as it cannot share plain UDP's).
+    /// serves TCP and UDP on the port, TLS and QUIC on the next, as they cannot share
+    /// plain TCP's and UDP's).
     #[arg(
         long,
         value_enum,
@@ -68,7 +69,12 @@ pub struct EchoArgs {
 impl EchoArgs {
     /// The protocols a server serves.
     pub fn server_protos(&self) -> Vec<Proto> {
-        self.proto.unwrap_or(ProtoArg::Both).protos(self.secure.tls)
+        match self.proto.unwrap_or(ProtoArg::Both) {
+            // Every protocol: TCP and UDP on the port, TLS and QUIC on the next (what
+            // `nettool bench --connect` measures).
+            ProtoArg::All if !self.secure.tls => nettool::bench::suite::ECHO_PROTOS.to_vec(),
+            p => p.protos(self.secure.tls),
+        }
     }
 
     /// The server's config.

@@ -164,9 +164,12 @@ pub(super) async fn connect(
         addr: cfg.addr,
         proto,
         nick: Some(nick.to_string()),
+        trust: cfg.trust.clone(),
+        kx: cfg.kx,
+        datagrams: cfg.datagrams,
         ..Default::default()
     };
-    if proto == Proto::Tcp {
+    if matches!(proto, Proto::Tcp | Proto::Tls | Proto::Quic) {
         // A load member knows it joins a nettool server: over a lossy path a lost
         // banner costs a retransmission timeout, which is no reason to fall back to
         // text. (Over UDP `detect` paces the Hello retries: keep it.)

@@ -73,6 +73,12 @@ pub struct LoadConfig {
     /// `true`: every line counts. `false`: only lines sent inside the window that
     /// [`Load::measure`] sets.
     pub count_from_start: bool,
+    /// TLS and QUIC members: how the server's certificate is trusted.
+    pub trust: crate::cert::Trust,
+    /// TLS and QUIC members: the key exchange groups offered.
+    pub kx: crate::cert::Kx,
+    /// QUIC members: lines relayed as DATAGRAM frames.
+    pub datagrams: bool,
 }
 
 impl LoadConfig {
@@ -88,6 +94,9 @@ impl LoadConfig {
             in_flight: None,
             quiet: Duration::from_millis(500),
             count_from_start: true,
+            trust: crate::cert::Trust::default(),
+            kx: crate::cert::Kx::default(),
+            datagrams: false,
         }
     }
 }

@@ -1,0 +1,237 @@
+//! The bench's TLS and QUIC measurements that the plain ones cannot share: setup cost
+//! with its three kinds of handshake (full, resumed, and QUIC's 0-RTT), with the group
+//! and suite negotiated, and the one-way stream into the echo server's sink. Round trips
+//! go through the echo pinger as over TCP and UDP.
+//!
+//! Setup: time from nothing to the first echoed byte — a TCP connect and a TLS
+//! handshake, or a QUIC handshake — on one client endpoint per run (QUIC) or a new
+//! socket each time (TCP). "Full" never resumes; "resumed" offers the ticket of the
+//! previous connection; "0-RTT" (QUIC) sends the byte with the resumed handshake.
+
+use super::setup::{SetupConfig, SetupResult};
+use crate::cert::{self, Negotiated, SessionLog};
+use crate::echo::sink::{TcpReport, TCP_PREAMBLE};
+use crate::measure::latency::{self as stats, Latency};
+use crate::quic::endpoint::{self, ClientOptions};
+use crate::wire::Proto;
+use bytes::Bytes;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Stream writes of this size, as over TCP.
+const CHUNK: usize = 128 * 1024;
+
+/// How a connection starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Full,
+    Resumed,
+    ZeroRtt,
+}
+
+/// Setup cost over TLS or QUIC: full, resumed and (QUIC) 0-RTT, `cfg.count` each at most.
+pub(super) fn setup(cfg: &SetupConfig, opts: &ClientOptions) -> io::Result<SetupResult> {
+    let kinds: &[Kind] = match cfg.proto {
+        Proto::Quic => &[Kind::Full, Kind::Resumed, Kind::ZeroRtt],
+        _ => &[Kind::Full, Kind::Resumed],
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut lat: Vec<Option<Latency>> = Vec::new();
+    let (mut attempts, mut failed) = (0, 0);
+    let mut negotiated = Negotiated::default();
+    for &kind in kinds {
+        let log = SessionLog::new(kind != Kind::Full);
+        let mut hist = stats::histogram();
+        let start = Instant::now();
+        let mut n = 0;
+        let quic = match cfg.proto {
+            Proto::Quic => Some(rt.block_on(async {
+                let ep = endpoint::client_endpoint(cfg.addr).map_err(io::Error::other)?;
+                let (c, v) =
+                    endpoint::client_config(cfg.addr, opts, crate::wire::ALPN_ECHO, log.clone())
+                        .map_err(io::Error::other)?;
+                Ok::<_, io::Error>((ep, c, v))
+            })?),
+            _ => None,
+        };
+        // A resumed handshake needs a ticket: the first connection is not timed.
+        let warm = u64::from(kind != Kind::Full);
+        while n < cfg.count + warm && start.elapsed() < cfg.duration {
+            n += 1;
+            let t0 = Instant::now();
+            let ok = match &quic {
+                Some((ep, c, v)) => rt.block_on(quic_once(ep, c.clone(), v, cfg, kind))?,
+                None => tls_once(cfg, opts, log.clone())?,
+            };
+            if n <= warm {
+                continue;
+            }
+            attempts += 1;
+            if ok {
+                stats::record(&mut hist, t0.elapsed());
+            } else {
+                failed += 1;
+            }
+            if kind == Kind::Full {
+                negotiated = log.last();
+            }
+        }
+        lat.push(Latency::from_histogram(&hist));
+    }
+    let mut lat = lat.into_iter();
+    Ok(SetupResult {
+        proto: cfg.proto,
+        attempts,
+        failed,
+        latency: lat.next().flatten(),
+        resumed: lat.next().flatten(),
+        zero_rtt: lat.next().flatten(),
+        negotiated: Some(negotiated),
+    })
+}
+
+fn tls_once(cfg: &SetupConfig, opts: &ClientOptions, log: Arc<SessionLog>) -> io::Result<bool> {
+    let sock = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(cfg.timeout))?;
+    let host = cfg.addr.to_string();
+    let (mut s, _) = crate::tcp::tls::connect_blocking(
+        sock,
+        &host,
+        &opts.trust,
+        opts.kx,
+        crate::wire::ALPN_ECHO,
+        log,
+    )?;
+    s.write_all(b"x")?;
+    let mut b = [0u8; 1];
+    match s.read_exact(&mut b) {
+        Ok(()) => Ok(true),
+        Err(e) if crate::echo::pinger::is_timeout(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn quic_once(
+    ep: &quinn::Endpoint,
+    cfg: quinn::ClientConfig,
+    verifier: &cert::trust::Verifier,
+    c: &SetupConfig,
+    kind: Kind,
+) -> io::Result<bool> {
+    let connecting = ep
+        .connect_with(cfg, c.addr, "localhost")
+        .map_err(io::Error::other)?;
+    let conn = if kind == Kind::ZeroRtt {
+        match connecting.into_0rtt() {
+            Ok((conn, _accepted)) => conn,
+            Err(connecting) => connecting
+                .await
+                .map_err(|e| io::Error::other(endpoint::refused(c.addr, verifier, &e)))?,
+        }
+    } else {
+        match tokio::time::timeout(c.timeout, connecting).await {
+            Err(_) => return Ok(false),
+            Ok(r) => r.map_err(|e| io::Error::other(endpoint::refused(c.addr, verifier, &e)))?,
+        }
+    };
+    let echoed = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(io::Error::other)?;
+        send.write_all(b"x").await.map_err(io::Error::from)?;
+        let mut b = [0u8; 1];
+        recv.read_exact(&mut b).await.map_err(io::Error::other)?;
+        Ok::<_, io::Error>(())
+    };
+    let ok = tokio::time::timeout(c.timeout, echoed)
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
+    conn.close(0u32.into(), b"done");
+    Ok(ok)
+}
+
+/// One-way bulk into the sink over TLS or QUIC for `duration`: (sent bytes, the sink's
+/// report).
+pub(super) fn stream(
+    addr: SocketAddr,
+    proto: Proto,
+    duration: Duration,
+    opts: &ClientOptions,
+) -> io::Result<(u64, TcpReport)> {
+    match proto {
+        Proto::Quic => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(quic_stream(addr, duration, opts))
+        }
+        _ => tls_stream(addr, duration, opts),
+    }
+}
+
+fn tls_stream(
+    addr: SocketAddr,
+    duration: Duration,
+    opts: &ClientOptions,
+) -> io::Result<(u64, TcpReport)> {
+    let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let log = SessionLog::new(false);
+    let (mut s, _) = crate::tcp::tls::connect_blocking(
+        sock,
+        &addr.to_string(),
+        &opts.trust,
+        opts.kx,
+        crate::wire::ALPN_ECHO,
+        log,
+    )?;
+    s.write_all(TCP_PREAMBLE)?;
+    let chunk = vec![0x42u8; CHUNK];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < duration {
+        s.write_all(&chunk)?;
+        sent += CHUNK as u64;
+    }
+    // TLS 1.3's half-close: close_notify ends our direction, the report still comes back.
+    s.conn.send_close_notify();
+    s.flush()?;
+    let mut b = [0u8; TcpReport::LEN];
+    s.read_exact(&mut b)?;
+    Ok((sent, TcpReport::decode(&b)))
+}
+
+async fn quic_stream(
+    addr: SocketAddr,
+    duration: Duration,
+    opts: &ClientOptions,
+) -> io::Result<(u64, TcpReport)> {
+    let (_ep, conn) = crate::quic::echo::connect(addr, opts, SessionLog::new(false))
+        .await
+        .map_err(|e| io::Error::other(format!("{e:#}")))?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(io::Error::other)?;
+    send.write_all(TCP_PREAMBLE)
+        .await
+        .map_err(io::Error::from)?;
+    let chunk = Bytes::from(vec![0x42u8; CHUNK]);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < duration {
+        send.write_chunk(chunk.clone())
+            .await
+            .map_err(io::Error::from)?;
+        sent += CHUNK as u64;
+    }
+    let _ = send.finish();
+    let mut b = [0u8; TcpReport::LEN];
+    tokio::time::timeout(Duration::from_secs(10), recv.read_exact(&mut b))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no report from the sink"))?
+        .map_err(io::Error::other)?;
+    conn.close(0u32.into(), b"done");
+    Ok((sent, TcpReport::decode(&b)))
+}
