@@ -1,7 +1,8 @@
 //! `nettool bench --link SPEC`: the whole suite across an emulated impaired link.
 //!
-//! A [`Lab`] is started; an echo server and a chat room (TCP and UDP on one port each)
-//! are served in this process on the lab's host address; the client side runs inside
+//! A [`Lab`] is started; an echo server and a chat room (TCP and UDP on one port each,
+//! TLS and QUIC on the next, with a certificate of this run's that the child pins) are
+//! served in this process on the lab's host address; the client side runs inside
 //! the lab as a child `nettool bench … --connect ECHO --chat CHAT` with the user's other
 //! arguments, so every part (round trip, stream, fan-out, setup) crosses the emulator.
 //! The table is the child's; the link is named before it and the emulator's counts are
@@ -11,7 +12,6 @@ use crate::chat;
 use crate::echo;
 use crate::lab::{Lab, LabConfig};
 use crate::udp::budget::Rate;
-use crate::wire::Proto;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,8 @@ pub struct HostServers {
     pub echo: SocketAddr,
     /// Where the host-side chat server (TCP and UDP) listens.
     pub chat: SocketAddr,
+    /// The servers' certificate (TLS, QUIC).
+    pub fingerprint: String,
     stop: CancellationToken,
     rt: Option<tokio::runtime::Runtime>,
 }
@@ -91,6 +93,7 @@ fn configs() -> (echo::ServerConfig, chat::ServerConfig) {
     let mut chat = chat::ServerConfig::default();
     chat.udp.rate = Rate::new(0, 0);
     chat.tcp.queue = 4096;
+    chat.quic.queue.messages = 4096;
     (echo, chat)
 }
 
@@ -109,16 +112,21 @@ impl HostServers {
             .context("a runtime for the lab's servers")?;
         let stop = CancellationToken::new();
         let host = SocketAddr::from((lab.host_addr(), 0));
-        let (echo_cfg, chat_cfg) = configs();
+        let (mut echo_cfg, mut chat_cfg) = configs();
+        let identity = std::sync::Arc::new(crate::cert::Identity::ephemeral()?);
+        let fingerprint = identity.fingerprint.clone();
+        echo_cfg.identity = Some(identity.clone());
+        chat_cfg.identity = Some(identity);
         let serving = stop.clone();
         let bound = rt.spawn(async move {
-            let both = [Proto::Tcp, Proto::Udp];
-            let echo = echo::Server::bind(host, &both, echo_cfg)
+            // TCP and UDP on one port, TLS and QUIC on the next, as the bench expects.
+            let all = crate::bench::suite::ECHO_PROTOS;
+            let echo = echo::Server::bind(host, &all, echo_cfg)
                 .await
                 .context("echo server on the lab's host side")?;
             let echo_addr = echo.local_addr();
             tokio::spawn(echo.run(serving.clone()));
-            let room = chat::Server::bind(host, &both, chat_cfg)
+            let room = chat::Server::bind(host, &all, chat_cfg)
                 .await
                 .context("chat server on the lab's host side")?;
             let chat_addr = room.local_addr();
@@ -129,6 +137,7 @@ impl HostServers {
         Ok(HostServers {
             echo,
             chat,
+            fingerprint,
             stop,
             rt: Some(rt),
         })
@@ -159,6 +168,8 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
         echo_addr.to_string(),
         "--chat".to_string(),
         chat_addr.to_string(),
+        "--cert-pin".to_string(),
+        servers.fingerprint.clone(),
     ]);
     let mut argv = vec!["bench".to_string()];
     argv.extend(forwarded);

@@ -367,7 +367,10 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
         if fanout {
             bar.set_message(format!("chat fan-out over {proto}"));
             let server = match cfg.chat {
-                Some((addr, pid)) => fanout::Server::External { addr, pid },
+                Some((chat, pid)) => fanout::Server::External {
+                    addr: addr_of(chat, proto),
+                    pid,
+                },
                 None => fanout::Server::Spawn {
                     exe: cfg.exe.clone(),
                 },

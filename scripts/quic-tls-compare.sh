@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# nettool's QUIC and TCP+TLS figures beside their floors, in one go: for each round,
+# `nettool bench rtt stream setup` (all four columns, JSON), the bare quinn /
+# tokio-rustls program (benches/bare.rs) and, if QUINN_PERF points at quinn's own
+# `perf` binary (built from the quinn repository, see docs/quic-and-tls.md), its bulk
+# upload; then medians over the rounds and the ratios the figures are judged by.
+# Usage: scripts/quic-tls-compare.sh [ROUNDS]  (default 3). Build first:
+#   cargo build --release && cargo bench --bench bare --no-run
+# On a shared machine wrap the measurement: scripts/quic-tls-compare.sh runs each round
+# under /work/tools/quiet when that exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds="${1:-3}"
+out="$(mktemp -d)"
+bare="$(ls -t target/release/deps/bare-* 2>/dev/null | grep -v '\.d$' | head -1 || true)"
+[ -x target/release/nettool ] && [ -n "$bare" ] || { echo "build first (see the header)" >&2; exit 1; }
+quiet=()
+[ -x /work/tools/quiet ] && quiet=(/work/tools/quiet)
+perf_round() {
+  [ -n "${QUINN_PERF:-}" ] || return 0
+  "$QUINN_PERF" server --listen 127.0.0.1:4433 >/dev/null 2>&1 &
+  local srv=$!
+  sleep 0.5
+  "$QUINN_PERF" client 127.0.0.1:4433 --upload-size 100G --download-size 0 --duration 5 \
+    --json "$1" >/dev/null 2>&1 || true
+  kill "$srv" 2>/dev/null || true
+  wait "$srv" 2>/dev/null || true
+}
+for i in $(seq "$rounds"); do
+  echo "round $i of $rounds" >&2
+  "${quiet[@]}" bash -c "
+    target/release/nettool bench rtt stream setup --json > '$out/nettool-$i.json'
+    '$bare' --json > '$out/bare-$i.json'
+    $(declare -f perf_round); QUINN_PERF='${QUINN_PERF:-}' perf_round '$out/perf-$i.json'
+  "
+done
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics as st, sys, os
+out, n = sys.argv[1], int(sys.argv[2])
+def load(k, i):
+    p = f"{out}/{k}-{i}.json"
+    return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
+rows = {}
+def add(name, v):
+    if v is not None:
+        rows.setdefault(name, []).append(v)
+for i in range(1, n + 1):
+    nt, b, pf = load("nettool", i), load("bare", i), load("perf", i)
+    for proto in ("tcp", "tls", "udp", "quic"):
+        r = nt["rtt"].get(proto)
+        add(f"nettool {proto} rtt p50 us", r and r["latency"]["p50_us"])
+        s = nt["stream"].get(proto)
+        add(f"nettool {proto} goodput Gbit/s", s and s["recv_gbps"])
+        su = nt["setup"].get(proto)
+        if su:
+            add(f"nettool {proto} setup p50 us", su["latency"]["p50_us"])
+            if su.get("resumed"):
+                add(f"nettool {proto} setup resumed p50 us", su["resumed"]["p50_us"])
+            if su.get("zero_rtt"):
+                add(f"nettool {proto} setup 0-RTT p50 us", su["zero_rtt"]["p50_us"])
+    d = nt.get("rtt_datagrams")
+    add("nettool quic datagram rtt p50 us", d and d["latency"]["p50_us"])
+    for k, v in b.items():
+        add(f"bare {k}", v)
+    if pf:
+        # quinn perf's JSON: per-interval stream stats; take the mean upload throughput.
+        ints = pf.get("intervals", [])
+        bps = [x["streams"]["bits_per_second"] if "streams" in x else x.get("bits_per_second") for x in ints]
+        bps = [x for x in bps if x]
+        add("quinn perf upload Gbit/s", bps and st.mean(bps) / 1e9)
+med = {k: st.median(v) for k, v in rows.items()}
+for k in sorted(med):
+    print(f"{k:40} {med[k]:10.2f}   ({', '.join(f'{x:.2f}' for x in rows[k])})")
+def ratio(label, a, b, want):
+    if a in med and b in med:
+        print(f"{label:58} {med[a] / med[b]:.2f}  (target {want})")
+print()
+ratio("QUIC stream rtt p50 / bare quinn", "nettool quic rtt p50 us", "bare quic_rtt_stream_p50_us", "<= 1.15")
+ratio("QUIC datagram rtt p50 / bare quinn", "nettool quic datagram rtt p50 us", "bare quic_rtt_datagram_p50_us", "<= 1.15")
+ratio("TCP+TLS rtt p50 / plain TCP", "nettool tls rtt p50 us", "nettool tcp rtt p50 us", "<= 1.1")
+ratio("QUIC goodput / quinn perf", "nettool quic goodput Gbit/s", "quinn perf upload Gbit/s", ">= 0.9")
+ratio("QUIC goodput / bare quinn", "nettool quic goodput Gbit/s", "bare quic_goodput_gbps", "-")
+ratio("TCP+TLS goodput / bare tokio-rustls", "nettool tls goodput Gbit/s", "bare tls_goodput_gbps", ">= 0.9")
+ratio("QUIC setup full / bare quinn", "nettool quic setup p50 us", "bare quic_setup_full_p50_us", "<= 1.15")
+ratio("QUIC setup resumed / bare quinn", "nettool quic setup resumed p50 us", "bare quic_setup_resumed_p50_us", "<= 1.15")
+ratio("QUIC setup 0-RTT / bare quinn", "nettool quic setup 0-RTT p50 us", "bare quic_setup_0rtt_p50_us", "<= 1.15")
+ratio("TLS setup full / bare tokio-rustls", "nettool tls setup p50 us", "bare tls_setup_full_p50_us", "<= 1.15")
+ratio("TLS setup resumed / bare tokio-rustls", "nettool tls setup resumed p50 us", "bare tls_setup_resumed_p50_us", "<= 1.15")
+PY
+echo "raw JSON in $out" >&2
