@@ -63,9 +63,9 @@ for i in range(1, n + 1):
     for k, v in b.items():
         add(f"bare {k}", v)
     if pf:
-        # quinn perf's JSON: per-interval stream stats; take the mean upload throughput.
+        # quinn perf's JSON: per-interval sums at the sender; the mean over the intervals.
         ints = pf.get("intervals", [])
-        bps = [x["streams"]["bits_per_second"] if "streams" in x else x.get("bits_per_second") for x in ints]
+        bps = [x.get("sum", {}).get("bits_per_second") for x in ints]
         bps = [x for x in bps if x]
         add("quinn perf upload Gbit/s", bps and st.mean(bps) / 1e9)
 med = {k: st.median(v) for k, v in rows.items()}

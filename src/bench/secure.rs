@@ -48,6 +48,20 @@ pub(super) fn setup(cfg: &SetupConfig, opts: &ClientOptions) -> io::Result<Setup
         let mut hist = stats::histogram();
         let start = Instant::now();
         let mut n = 0;
+        let tls = match cfg.proto {
+            Proto::Tls => {
+                let host = cfg.addr.to_string();
+                let alpn = crate::wire::ALPN_ECHO;
+                Some(crate::tcp::tls::client_config(
+                    &host,
+                    &opts.trust,
+                    opts.kx,
+                    alpn,
+                    log.clone(),
+                )?)
+            }
+            _ => None,
+        };
         let quic = match cfg.proto {
             Proto::Quic => Some(rt.block_on(async {
                 let ep = endpoint::client_endpoint(cfg.addr).map_err(io::Error::other)?;
@@ -65,7 +79,10 @@ pub(super) fn setup(cfg: &SetupConfig, opts: &ClientOptions) -> io::Result<Setup
             let t0 = Instant::now();
             let ok = match &quic {
                 Some((ep, c, v)) => rt.block_on(quic_once(ep, c.clone(), v, cfg, kind))?,
-                None => tls_once(cfg, opts, log.clone())?,
+                None => match &tls {
+                    Some((c, v)) => tls_once(cfg, c.clone(), v)?,
+                    None => false,
+                },
             };
             if n <= warm {
                 continue;
@@ -94,19 +111,16 @@ pub(super) fn setup(cfg: &SetupConfig, opts: &ClientOptions) -> io::Result<Setup
     })
 }
 
-fn tls_once(cfg: &SetupConfig, opts: &ClientOptions, log: Arc<SessionLog>) -> io::Result<bool> {
+fn tls_once(
+    cfg: &SetupConfig,
+    tls: Arc<rustls::ClientConfig>,
+    verifier: &cert::trust::Verifier,
+) -> io::Result<bool> {
     let sock = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(cfg.timeout))?;
     let host = cfg.addr.to_string();
-    let (mut s, _) = crate::tcp::tls::connect_blocking(
-        sock,
-        &host,
-        &opts.trust,
-        opts.kx,
-        crate::wire::ALPN_ECHO,
-        log,
-    )?;
+    let (mut s, _) = crate::tcp::tls::connect_blocking_with(sock, &host, tls, verifier)?;
     s.write_all(b"x")?;
     let mut b = [0u8; 1];
     match s.read_exact(&mut b) {

@@ -228,10 +228,32 @@ pub fn connect_blocking(
     alpn: &[u8],
     log: Arc<SessionLog>,
 ) -> io::Result<(BlockingStream, cert::Negotiated)> {
+    let (cfg, verifier) = client_config(host, trust, kx, alpn, log)?;
+    connect_blocking_with(sock, host, cfg, &verifier)
+}
+
+/// A client config for `host` and the check it runs (made once for many connections).
+pub fn client_config(
+    host: &str,
+    trust: &Trust,
+    kx: Kx,
+    alpn: &[u8],
+    log: Arc<SessionLog>,
+) -> io::Result<(Arc<rustls::ClientConfig>, Arc<cert::trust::Verifier>)> {
     let verifier = cert::trust::Verifier::new(trust.clone(), host.to_string(), cert::provider(kx));
     let cfg = cert::config::client(verifier.clone(), kx, &[alpn], log).map_err(io::Error::other)?;
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), cert::server_name(host))
-        .map_err(io::Error::other)?;
+    Ok((Arc::new(cfg), verifier))
+}
+
+/// [`connect_blocking`] with a config made by [`client_config`].
+pub fn connect_blocking_with(
+    sock: std::net::TcpStream,
+    host: &str,
+    cfg: Arc<rustls::ClientConfig>,
+    verifier: &cert::trust::Verifier,
+) -> io::Result<(BlockingStream, cert::Negotiated)> {
+    let conn =
+        rustls::ClientConnection::new(cfg, cert::server_name(host)).map_err(io::Error::other)?;
     let mut s = rustls::StreamOwned::new(conn, sock);
     while s.conn.is_handshaking() {
         if let Err(e) = s.conn.complete_io(&mut s.sock) {
