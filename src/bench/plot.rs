@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 const TCP_COLOR: RGBColor = RGBColor(31, 119, 180);
 const UDP_COLOR: RGBColor = RGBColor(255, 127, 14);
 const UDP_PACED_COLOR: RGBColor = RGBColor(44, 160, 44);
+const TLS_COLOR: RGBColor = RGBColor(148, 103, 189);
+const QUIC_COLOR: RGBColor = RGBColor(214, 39, 40);
 
 /// Write every chart the report has data for; returns the files written.
 pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -66,7 +68,9 @@ type Series = (String, RGBColor, Vec<(f64, f64)>);
 fn latency_cdf(rtt: &Pair<RttResult>, file: &Path) -> Result<()> {
     let series: Vec<Series> = [
         ("TCP", TCP_COLOR, rtt.tcp.as_ref()),
+        ("TCP+TLS", TLS_COLOR, rtt.tls.as_ref()),
         ("UDP", UDP_COLOR, rtt.udp.as_ref()),
+        ("QUIC", QUIC_COLOR, rtt.quic.as_ref()),
     ]
     .into_iter()
     .filter_map(|(n, c, r)| {
@@ -79,7 +83,8 @@ fn latency_cdf(rtt: &Pair<RttResult>, file: &Path) -> Result<()> {
     })
     .collect();
     // Up to the 99.9th percentile of the slower side, so one outlier does not flatten it.
-    let x_max = [rtt.tcp.as_ref(), rtt.udp.as_ref()]
+    let x_max = rtt
+        .all()
         .into_iter()
         .flatten()
         .filter_map(|r| r.latency.as_ref().map(|l| l.p999_us))
@@ -142,6 +147,15 @@ fn stream_chart(stream: &Pair<StreamResult>, file: &Path) -> Result<()> {
         let label = format!("{:.2}", t.recv_gbps);
         groups.push(("TCP".into(), vec![(t.recv_gbps, TCP_COLOR, label)]));
     }
+    for (name, color, r) in [
+        ("TCP+TLS", TLS_COLOR, &stream.tls),
+        ("QUIC", QUIC_COLOR, &stream.quic),
+    ] {
+        if let Some(r) = r {
+            let label = format!("{:.2}", r.recv_gbps);
+            groups.push((name.into(), vec![(r.recv_gbps, color, label)]));
+        }
+    }
     if let Some(u) = &stream.udp {
         let loss = u.loss_pct.unwrap_or(0.0);
         let label = format!("{:.2}, {loss:.1} % lost", u.recv_gbps);
@@ -170,7 +184,9 @@ fn stream_chart(stream: &Pair<StreamResult>, file: &Path) -> Result<()> {
 fn fanout_chart(fanout: &Pair<FanoutResult>, file: &Path) -> Result<()> {
     let sides = [
         ("TCP", TCP_COLOR, fanout.tcp.as_ref()),
+        ("TCP+TLS", TLS_COLOR, fanout.tls.as_ref()),
         ("UDP", UDP_COLOR, fanout.udp.as_ref()),
+        ("QUIC", QUIC_COLOR, fanout.quic.as_ref()),
     ];
     let present: Vec<_> = sides
         .iter()

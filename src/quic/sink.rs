@@ -1,8 +1,9 @@
 //! The room's handle on a QUIC member, and the writer behind it.
 //!
 //! [`QuicSink::send`] only queues: a bounded queue (messages and bytes, as TCP's, with
-//! the same slow-consumer policy), and the first message of a round wakes the writer,
-//! which takes everything queued in one go. The writer sorts it into *lanes*: the
+//! the same slow-consumer policy). The room's end-of-round [`flush`](PeerSink::flush)
+//! wakes the writer, which takes everything the round queued in one go (as does a queue
+//! reaching half its bounds, so that a long round never makes a reader too slow). The writer sorts it into *lanes*: the
 //! member's own bidirectional stream for what is said to it alone, and one
 //! unidirectional stream per sender (opened on its first line, finished when it
 //! leaves, and a new one when the same nick joins again), so that a sender whose
@@ -93,16 +94,25 @@ impl PeerSink for QuicSink {
                 },
             }
         }
-        let first = st.q.is_empty();
+        let half = |c: usize, b: usize| c >= limits.messages / 2 || b >= limits.bytes / 2;
+        let before = half(st.count, st.bytes);
         st.q.push_back(msg.clone());
         st.count += 1;
         st.bytes += n;
+        let hurry = !before && half(st.count, st.bytes);
         drop(st);
-        // One wake-up per round: the writer takes whatever the round queued.
-        if first {
+        // The round's flush wakes the writer; a queue half full does not wait for it.
+        if hurry {
             self.0.wake.notify_one();
         }
         Ok(())
+    }
+
+    fn flush(&self) {
+        // `notify_one` keeps a permit while the writer is busy: it looks again after.
+        if !self.0.lock().q.is_empty() {
+            self.0.wake.notify_one();
+        }
     }
 
     fn close(&self, how: Close) {
@@ -395,3 +405,6 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,6 +11,8 @@ async fn stream_reports_the_zero_loss_rate_in_json_and_charts() {
         "stream",
         "rtt",
         "fanout",
+        "--proto",
+        "tcp,udp",
         "--duration",
         "300ms",
         "--clients",
@@ -57,5 +59,37 @@ async fn stream_reports_the_zero_loss_rate_in_json_and_charts() {
         "fan-out plots what differs, not the offered load"
     );
     assert!(fanout.contains("loss: TCP 0.00 %"), "the loss in the title");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The round-trip chart and JSON carry all four protocols, QUIC's DATAGRAM round trips
+/// beside them.
+#[tokio::test]
+async fn every_protocol_is_charted() {
+    let dir = std::env::temp_dir().join(format!("nettool-charts4-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let args = [
+        "bench",
+        "rtt",
+        "--proto",
+        "all",
+        "--duration",
+        "200ms",
+        "--json",
+        "--plot",
+        d,
+    ];
+    let v = crate::process::bench_json(&args).await;
+    for p in ["tcp", "tls", "udp", "quic"] {
+        assert!(
+            v["rtt"][p]["latency"]["p50_us"].as_f64().unwrap() > 0.0,
+            "{p}: {v}"
+        );
+    }
+    assert!(v["rtt_datagrams"]["received"].as_u64().unwrap() > 0, "{v}");
+    let svg = std::fs::read_to_string(dir.join("rtt_cdf.svg")).expect("rtt_cdf.svg");
+    for name in ["TCP:", "TCP+TLS:", "UDP:", "QUIC:"] {
+        assert!(svg.contains(name), "{name} in rtt_cdf.svg");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -372,3 +372,75 @@ async fn openssl_and_socat_chat_over_tls() {
     }
     server.stop().await;
 }
+
+/// `nettool echo` over TLS, a QUIC stream and QUIC DATAGRAM frames: every ping answered
+/// with its own bytes; and the chat port's ALPN is not echo's: refused in one line.
+#[tokio::test]
+async fn echo_over_tls_and_quic_streams_and_datagrams() {
+    use nettool::echo::{self, PingConfig};
+    let cfg = echo::ServerConfig {
+        identity: Some(test_identity()),
+        ..Default::default()
+    };
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let server = echo::Server::bind(any, &[Proto::Tls, Proto::Quic], cfg)
+        .await
+        .expect("bind");
+    let bound = server.bound();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(server.run(stop.clone()));
+    let secure = nettool::quic::endpoint::ClientOptions {
+        trust: Trust::Pin(test_identity().fingerprint.clone()),
+        ..Default::default()
+    };
+    for (proto, datagrams) in [
+        (Proto::Tls, false),
+        (Proto::Quic, false),
+        (Proto::Quic, true),
+    ] {
+        let addr = bound.iter().find(|b| b.0 == proto).expect("bound").1;
+        let cfg = PingConfig {
+            addr,
+            proto,
+            count: 3,
+            size: 100,
+            interval: std::time::Duration::ZERO,
+            timeout: WAIT,
+            secure: secure.clone(),
+            datagrams,
+        };
+        let s = timeout(WAIT * 2, echo::ping(&cfg, |_| {}))
+            .await
+            .expect("in time")
+            .expect("pings");
+        assert_eq!(
+            (s.sent, s.received),
+            (3, 3),
+            "{proto} datagrams={datagrams}: {s:?}"
+        );
+    }
+    stop.cancel();
+    let _ = timeout(WAIT, task).await;
+    // A chat server's QUIC port does not speak nettool-echo.
+    let chat = TestServer::start(&[Proto::Quic], ServerConfig::default()).await;
+    let cfg = PingConfig {
+        addr: chat.addr,
+        proto: Proto::Quic,
+        count: 1,
+        size: 10,
+        interval: std::time::Duration::ZERO,
+        timeout: WAIT,
+        secure,
+        datagrams: false,
+    };
+    let err = timeout(WAIT * 2, echo::ping(&cfg, |_| {}))
+        .await
+        .expect("in time")
+        .expect_err("refused");
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("does not speak this service") && !err.contains('\n'),
+        "{err}"
+    );
+    chat.stop().await;
+}
