@@ -258,8 +258,14 @@ pub fn free_port() -> u16 {
 pub async fn bench_json(args: &[&str]) -> serde_json::Value {
     let mut p = Proc::spawn("bench", nettool(), args);
     let mut json = String::new();
+    // The report comes at the end of the run: over four protocols, longer than one
+    // expected line's bound.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let l = p.line().await;
+        let l = match p.next_line(deadline).await {
+            Ok(l) => l,
+            Err(why) => panic!("bench: no report: {why}"),
+        };
         json.push_str(&l);
         if l == "}" {
             break;
