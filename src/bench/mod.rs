@@ -8,6 +8,7 @@
 //! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
 //! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
 //! | `child` | a server child process (for its CPU time) |
+//! | `local_echo` | the in-process echo server of a local run (all four protocols) |
 //! | `setup` | time from nothing to the first reply |
 //! | `secure` | TLS and QUIC: setup with full, resumed and 0-RTT handshakes; their streams |
 //! | [`cpu`] | per-process CPU time, for CPU per delivered message |
@@ -23,6 +24,7 @@ pub mod cpu;
 mod fanout;
 pub mod link;
 pub mod load;
+mod local_echo;
 pub mod plot;
 mod report;
 pub mod rtt;

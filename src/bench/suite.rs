@@ -3,18 +3,17 @@
 //! loopback (or `--connect ADDR`), with a progress bar on stderr.
 
 use super::fanout::{self, FanoutConfig};
+use super::local_echo::LocalEcho;
 use super::report::Report;
 use super::rtt::{self, RttConfig};
 use super::setup::{self, SetupConfig};
 use super::stream::{self, SearchConfig, StreamConfig};
-use crate::echo;
 use crate::wire::Proto;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// The suite's measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,78 +155,6 @@ impl SuiteConfig {
     pub fn runs_fanout(&self) -> bool {
         (self.parts.is_empty() || self.parts.contains(&Part::Fanout))
             && (self.connect.is_none() || self.chat.is_some())
-    }
-}
-
-/// An echo server on loopback for the duration of a local run, on a thread and a
-/// single-threaded runtime of its own (as `nettool echo -l` runs), so that it shares no
-/// worker with the measuring side.
-struct LocalEcho {
-    shutdown: CancellationToken,
-    thread: std::thread::JoinHandle<()>,
-    bound: Vec<(Proto, SocketAddr)>,
-    fingerprint: String,
-}
-
-impl LocalEcho {
-    /// TCP, UDP, TLS and QUIC (the last two on the next port), with a certificate of
-    /// this run's.
-    async fn start() -> Result<(SocketAddr, LocalEcho)> {
-        let identity = std::sync::Arc::new(crate::cert::Identity::ephemeral()?);
-        let fingerprint = identity.fingerprint.clone();
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("echo-server".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let any = "127.0.0.1:0".parse().expect("literal");
-                    let cfg = echo::ServerConfig {
-                        identity: Some(identity),
-                        ..Default::default()
-                    };
-                    let server = echo::Server::bind(any, &ECHO_PROTOS, cfg).await;
-                    match server {
-                        Ok(server) => {
-                            let _ = tx.send(Ok(server.bound()));
-                            if let Err(e) = server.run(stop).await {
-                                tracing::warn!(error = %e, "echo server ended");
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                        }
-                    }
-                });
-            })?;
-        let bound: Vec<(Proto, SocketAddr)> =
-            rx.await.context("the echo server thread ended")??;
-        let addr = bound.first().map(|b| b.1).context("nothing bound")?;
-        Ok((
-            addr,
-            LocalEcho {
-                shutdown,
-                thread,
-                bound,
-                fingerprint,
-            },
-        ))
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
     }
 }
 
