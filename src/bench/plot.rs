@@ -357,6 +357,7 @@ mod tests {
     fn fanout(proto: Proto, cpu: Option<f64>) -> FanoutResult {
         FanoutResult {
             proto,
+            datagrams: false,
             text: false,
             clients: 20,
             rate_per_client: 200.0,
@@ -390,6 +391,7 @@ mod tests {
         let pair = Pair {
             tcp: Some(fanout(Proto::Tcp, cpu)),
             udp: Some(fanout(Proto::Udp, cpu)),
+            ..Pair::default()
         };
         let name = format!("nettool-fanout-{}-{cpu:?}.svg", std::process::id());
         let file = std::env::temp_dir().join(name);
