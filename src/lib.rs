@@ -15,6 +15,7 @@
 //! | [`cert`] | certificates and trust for TLS and QUIC: self-signed identity kept like a host key, known hosts (TOFU), pins |
 //! | `bind` | serving one address over TCP, UDP or both on one port |
 //! | [`chat`] | the chat application: room, server, client |
+//! | [`cluster`] | one room across servers over NATS: the bus as one more source of the room's events |
 //! | [`echo`] | the echo application: RFC 862 server, ping client, the bench's stream sink |
 //! | [`bench`](mod@bench) | `nettool bench`: round trip, stream, chat fan-out, setup cost; table, JSON, SVG |
 //! | [`lab`] | the link lab: an impaired path (TUN + network namespace) for `nettool lab` and `bench --link` |
@@ -32,6 +33,7 @@ pub mod bench;
 mod bind;
 pub mod cert;
 pub mod chat;
+pub mod cluster;
 pub mod echo;
 pub mod lab;
 pub mod limits;

@@ -102,8 +102,11 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
             announce(format_args!("nettool chat: {id}"));
             cfg.identity = Some(id);
         }
-        let server = chat::Server::bind(addr, &protos, cfg).await?;
+        let mut server = chat::Server::bind(addr, &protos, cfg).await?;
         let stop = shutdown::on_signal();
+        if let Some(cfg) = a.cluster.config(server.local_addr())? {
+            cluster(&mut server, cfg).await?;
+        }
         announce(format_args!("nettool chat: serving {}", server.describe()));
         let stats = server.run(stop).await?;
         tracing::info!(?stats, "room closed");
@@ -111,6 +114,20 @@ async fn chat_cmd(a: ChatArgs) -> Result<()> {
     } else {
         client::run_stdio(a.client_config(addr)?).await
     }
+}
+
+/// Join the room on the bus: one line if that cannot be done (credentials, TLS, URL).
+async fn cluster(server: &mut chat::Server, cfg: nettool::cluster::ClusterConfig) -> Result<()> {
+    let (url, room, name) = (cfg.url.clone(), cfg.room.clone(), cfg.name.clone());
+    let bus = nettool::cluster::Cluster::connect(cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("--cluster: {e}"))?;
+    server.room_config().server = Some(name.clone());
+    server.add_source(Box::new(move |tx, stop| Box::pin(bus.run(tx, stop))));
+    announce(format_args!(
+        "nettool chat: room {room} on {url} (subject nettool.chat.{room}) as server {name}"
+    ));
+    Ok(())
 }
 
 async fn echo_cmd(a: EchoArgs) -> Result<()> {

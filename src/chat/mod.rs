@@ -10,4 +10,4 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use server::{Server, ServerConfig};
+pub use server::{Server, ServerConfig, Source};

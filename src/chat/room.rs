@@ -23,10 +23,22 @@
 //! the member who made it only. `/who` answers a page of [`RoomConfig::who_page`]
 //! members, oldest first, ending with a line that says which page of how many
 //! (`/who 2` for the next).
+//!
+//! # A room across servers
+//!
+//! What the room knows of a cluster is what the seam tells it ([`relay`]): *relays*,
+//! which get every line said here and every arrival, rename and departure here once
+//! (a large room's too, which it otherwise only sums up), and *remote* members, which
+//! relays bring in and which are members like any other except that the room sends
+//! them nothing (their own server does) and never relays what they say back to where
+//! it came from. `/who` shows each member's server; two members given one nickname on
+//! two servers at once are settled by [`relay`]'s rule.
 
 mod config;
 mod nick;
+pub mod relay;
 pub mod round;
+mod who;
 
 pub use config::{
     RoomConfig, RoomStats, DEFAULT_ANNOUNCE_LIMIT, DEFAULT_KEEPALIVE, DEFAULT_MAX_MEMBERS,
@@ -36,7 +48,7 @@ pub use nick::{valid_nick, MAX_NICK};
 
 use super::roster::Roster;
 use crate::transport::{Close, Event, PeerId, PeerInfo, PeerSink, SendError};
-use crate::wire::{ClientMsg, LeaveReason, MemberInfo, Outgoing, ServerMsg};
+use crate::wire::{ClientMsg, LeaveReason, Outgoing, ServerMsg};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +63,8 @@ struct Member {
     info: PeerInfo,
     sink: Box<dyn PeerSink>,
     since: Instant,
+    /// `Some` for a member on another server (see [`relay`]).
+    remote: Option<relay::Remote>,
 }
 
 /// The room's state; [`Room::run`] drives it.
@@ -67,6 +81,10 @@ pub struct Room {
     left: u32,
     /// Who the round under way queued something for.
     round: round::Pending,
+    /// Links to the same room on other servers (see [`relay`]).
+    relays: Vec<(PeerId, Box<dyn PeerSink>)>,
+    /// Members on other servers, among `members`.
+    remote: usize,
 }
 
 impl Room {
@@ -82,6 +100,8 @@ impl Room {
             joined: 0,
             left: 0,
             round: round::Pending::default(),
+            relays: Vec::new(),
+            remote: 0,
         }
     }
 
@@ -119,28 +139,26 @@ impl Room {
                 self.stats.invalid += 1;
                 self.reply(peer, ServerMsg::Error(why));
             }
-            Event::Left(peer, reason) => self.leave(peer, reason, None),
+            Event::Left(peer, reason) => {
+                if !self.detach(peer) {
+                    self.leave(peer, reason, None)
+                }
+            }
+            Event::Relay { peer, sink } => self.attach(peer, sink),
+            Event::Remote {
+                peer,
+                via,
+                server,
+                proto,
+                nick,
+            } => self.join_remote(peer, relay::Remote { via, server }, proto, nick),
+            Event::Notice(text) => self.notice(text),
         }
     }
 
     /// Whether joins and leaves are summed up rather than announced one by one.
     fn large(&self) -> bool {
         self.members.len() > self.cfg.announce_limit
-    }
-
-    /// Broadcast the joins and leaves counted since the last call, if any (a large room
-    /// calls this once per [`PRESENCE_EVERY`]).
-    pub fn announce_presence(&mut self) {
-        if self.joined == 0 && self.left == 0 {
-            return;
-        }
-        let msg = ServerMsg::Presence {
-            joined: std::mem::take(&mut self.joined),
-            left: std::mem::take(&mut self.left),
-            online: self.members.len() as u32,
-        };
-        self.stats.presence += 1;
-        self.broadcast(None, msg);
     }
 
     /// Tell everyone the server is going away and close them with a flush.
@@ -152,6 +170,10 @@ impl Room {
             let _ = m.sink.send(&bye);
             m.sink.close(Close::Flush);
         }
+        for (_, relay) in self.relays.drain(..) {
+            relay.close(Close::Flush);
+        }
+        self.remote = 0;
         self.nicks.clear();
         self.roster = Roster::default();
     }
@@ -166,7 +188,7 @@ impl Room {
         if self.members.contains_key(&peer) {
             return;
         }
-        if self.members.len() >= self.cfg.max_members {
+        if self.members.len() - self.remote >= self.cfg.max_members {
             self.stats.refused += 1;
             let full = format!("room is full ({} members)", self.cfg.max_members);
             let _ = sink.send(&Arc::new(Outgoing::new(ServerMsg::Error(full))));
@@ -197,17 +219,39 @@ impl Room {
                 info,
                 sink,
                 since: Instant::now(),
+                remote: None,
             },
         );
         if let Some(why) = note {
             self.reply(peer, ServerMsg::Error(why));
         }
         self.welcome(peer);
-        if self.large() {
-            self.joined = self.joined.saturating_add(1);
-        } else {
-            self.broadcast(Some(peer), ServerMsg::Joined { nick, proto });
+        self.announce(Some(peer), None, ServerMsg::Joined { nick, proto });
+    }
+
+    /// Tell the room `msg` (an arrival, rename or departure) on behalf of `about`, which
+    /// came through relay `via`: one by one in a small room, counted in a large one
+    /// (arrivals and departures; a rename is told to the member only); relays always.
+    fn announce(&mut self, about: Option<PeerId>, via: Option<PeerId>, msg: ServerMsg) {
+        if !self.large() {
+            let except = about.filter(|_| matches!(msg, ServerMsg::Joined { .. }));
+            self.broadcast_via(except, via, msg);
+            return;
         }
+        match &msg {
+            ServerMsg::Joined { .. } => self.joined = self.joined.saturating_add(1),
+            ServerMsg::Left { .. } => self.left = self.left.saturating_add(1),
+            _ => {}
+        }
+        let out = Arc::new(Outgoing::new(msg));
+        if let (ServerMsg::Renamed { .. }, Some(peer)) = (out.msg(), about) {
+            if let Some(m) = self.members.get(&peer) {
+                if m.sink.send(&out).is_ok() {
+                    self.round.one(peer);
+                }
+            }
+        }
+        self.relay(via, &out);
     }
 
     fn welcome(&mut self, peer: PeerId) {
@@ -276,48 +320,27 @@ impl Room {
         if old == new {
             return;
         }
-        if self.nicks.contains_key(&new) {
-            return self.reply(peer, ServerMsg::Error(format!("nick {new} is taken")));
-        }
-        self.nicks.remove(&old);
-        self.nicks.insert(new.clone(), peer);
-        if let Some(m) = self.members.get_mut(&peer) {
-            m.nick = new.clone();
-        }
-        if self.large() {
-            self.reply(peer, ServerMsg::Renamed { old, new });
-        } else {
-            self.broadcast(None, ServerMsg::Renamed { old, new });
-        }
+        let new = match self.members.get(&peer).and_then(|m| m.remote.clone()) {
+            // A member elsewhere was renamed by its own server: follow it here.
+            Some(r) => self.claim(new, &r.server),
+            None if self.nicks.contains_key(&new) => {
+                return self.reply(peer, ServerMsg::Error(format!("nick {new} is taken")))
+            }
+            None => new,
+        };
+        self.set_nick(peer, new);
     }
 
-    /// One page (from 1) of the member list, oldest first, then which page it was.
-    fn who(&mut self, peer: PeerId, page: u32) {
-        let size = self.cfg.who_page.max(1);
-        let online = self.members.len();
-        let pages = online.div_ceil(size).max(1);
-        let page = (page.max(1) as usize).min(pages);
-        let list: Vec<MemberInfo> = self
-            .roster
-            .page(page, size)
-            .filter_map(|id| self.members.get(&id))
-            .map(|m| MemberInfo {
-                nick: m.nick.clone(),
-                proto: m.info.proto,
-                online_s: m.since.elapsed().as_secs(),
-            })
-            .collect();
-        for chunk in list.chunks(WHO_CHUNK) {
-            self.reply(peer, ServerMsg::Members(chunk.to_vec()));
-        }
-        self.reply(
-            peer,
-            ServerMsg::WhoPage {
-                page: page as u32,
-                pages: pages as u32,
-                online: online as u32,
-            },
-        );
+    /// Rename `peer` to `new` (free) and tell the room.
+    fn set_nick(&mut self, peer: PeerId, new: String) {
+        let Some(m) = self.members.get_mut(&peer) else {
+            return;
+        };
+        let old = std::mem::replace(&mut m.nick, new.clone());
+        let via = m.remote.as_ref().map(|r| r.via);
+        self.nicks.remove(&old);
+        self.nicks.insert(new.clone(), peer);
+        self.announce(Some(peer), via, ServerMsg::Renamed { old, new });
     }
 
     /// Remove `peer` (if a member), announce it, and close its sink if `close` says so.
@@ -331,18 +354,21 @@ impl Room {
         if let Some(how) = close {
             m.sink.close(how);
         }
+        let via = m.remote.map(|r| r.via);
+        if via.is_some() {
+            self.remote -= 1;
+        }
+        let left = ServerMsg::Left {
+            nick: m.nick,
+            reason,
+        };
         // A member leaving a large room (one over the limit before it left) is counted.
         if self.members.len() >= self.cfg.announce_limit {
             self.left = self.left.saturating_add(1);
+            self.relay(via, &Arc::new(Outgoing::new(left)));
             return;
         }
-        self.broadcast(
-            None,
-            ServerMsg::Left {
-                nick: m.nick,
-                reason,
-            },
-        );
+        self.broadcast_via(None, via, left);
     }
 
     /// Send `msg` to one member; a member too slow for it is dropped.
@@ -357,19 +383,42 @@ impl Room {
         }
     }
 
-    /// Send `msg` to every member but `except`; returns how many took it. Members whose
-    /// queue is full are dropped as too slow, and that is announced in turn.
+    /// Send `msg` from `except` to every member but `except`, and to every relay but
+    /// the one `except` came through; returns how many members here took it.
     fn broadcast(&mut self, except: Option<PeerId>, msg: ServerMsg) -> u64 {
+        let via = except
+            .and_then(|p| self.members.get(&p))
+            .and_then(|m| m.remote.as_ref())
+            .map(|r| r.via);
+        self.broadcast_via(except, via, msg)
+    }
+
+    /// Send `msg` to every member here but `except`, and to every relay but `via`;
+    /// returns how many members took it. Members whose queue is full are dropped as too
+    /// slow, and that is announced in turn.
+    fn broadcast_via(
+        &mut self,
+        except: Option<PeerId>,
+        via: Option<PeerId>,
+        msg: ServerMsg,
+    ) -> u64 {
         let out = Arc::new(Outgoing::new(msg));
+        self.relay(via, &out);
+        self.broadcast_here(except, &out)
+    }
+
+    /// Send `out` to every member here but `except` (relays are not told); returns how
+    /// many took it.
+    fn broadcast_here(&mut self, except: Option<PeerId>, out: &Arc<Outgoing>) -> u64 {
         self.round.all();
         let mut sent = 0;
         let mut slow = Vec::new();
         let mut gone = Vec::new();
         for (id, m) in &self.members {
-            if Some(*id) == except {
+            if Some(*id) == except || m.remote.is_some() {
                 continue;
             }
-            match m.sink.send(&out) {
+            match m.sink.send(out) {
                 Ok(()) => sent += 1,
                 Err(SendError::Full) => slow.push(*id),
                 Err(SendError::Closed) => gone.push(*id),
@@ -389,26 +438,6 @@ impl Room {
                 self.leave(id, LeaveReason::TooSlow, Some(Close::Abort));
             }
         }
-    }
-
-    fn guest(&mut self) -> String {
-        loop {
-            self.guests += 1;
-            let nick = format!("guest{}", self.guests);
-            if !self.nicks.contains_key(&nick) {
-                return nick;
-            }
-        }
-    }
-
-    fn unique(&self, wanted: String) -> String {
-        if !self.nicks.contains_key(&wanted) {
-            return wanted;
-        }
-        (2..)
-            .map(|n| format!("{wanted}{n}"))
-            .find(|n| !self.nicks.contains_key(n))
-            .unwrap_or(wanted)
     }
 }
 

@@ -1,13 +1,15 @@
 //! Serving one chat room on any list of transports (`--proto all`: TCP and UDP on one
 //! port number, QUIC on the next): every transport feeds the same event channel, and
 //! one [`Room`] task consumes it. The server knows protocols only in [`bind_transport`].
+//! Other sources of the room's events (the cluster's bus) are added with
+//! [`Server::add_source`].
 
 use super::room::{Room, RoomConfig, RoomStats};
 use crate::bind;
 use crate::cert::{Identity, Kx};
 use crate::quic::{QuicConfig, QuicTransport};
 use crate::tcp::{TcpConfig, TcpTransport};
-use crate::transport::AnyTransport;
+use crate::transport::{AnyTransport, EventTx, Serving};
 use crate::udp::{UdpConfig, UdpTransport};
 use crate::wire::Proto;
 use std::io;
@@ -37,9 +39,14 @@ pub struct ServerConfig {
     pub kx: Kx,
 }
 
+/// A source of room events other than a transport (the cluster's bus), started with the
+/// room and given its channel and the shutdown token.
+pub type Source = Box<dyn FnOnce(EventTx, CancellationToken) -> Serving + Send>;
+
 /// A chat server, bound and not yet serving.
 pub struct Server {
     transports: Vec<AnyTransport>,
+    sources: Vec<Source>,
     addr: SocketAddr,
     room: RoomConfig,
 }
@@ -95,9 +102,20 @@ impl Server {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         Server {
             transports,
+            sources: Vec::new(),
             addr,
             room,
         }
+    }
+
+    /// Feed the room from `source` too, once it runs.
+    pub fn add_source(&mut self, source: Source) {
+        self.sources.push(source);
+    }
+
+    /// The room's config (its `server` name is set for a cluster).
+    pub fn room_config(&mut self) -> &mut RoomConfig {
+        &mut self.room
     }
 
     /// The address served on (the first protocol's; see [`Server::describe`]).
@@ -131,6 +149,9 @@ impl Server {
         let mut serving = JoinSet::new();
         for t in self.transports {
             serving.spawn(t.serve(tx.clone(), shutdown.clone()));
+        }
+        for source in self.sources {
+            serving.spawn(source(tx.clone(), shutdown.clone()));
         }
         drop(tx);
         let stats = Room::new(self.room).run(rx, shutdown.clone()).await;

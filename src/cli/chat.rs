@@ -52,6 +52,48 @@ pub struct ChatArgs {
     pub threads: u16,
     #[command(flatten)]
     pub limits: ChatLimits,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `--cluster`: one room across servers over NATS (see docs/cluster.md). Credentials come
+/// from the environment (NETTOOL_NATS_USER and NETTOOL_NATS_PASSWORD, or
+/// NETTOOL_NATS_TOKEN), never the command line; NETTOOL_NATS_CA names CA certificates
+/// for a tls:// broker.
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// Server: join the room across servers on this NATS broker, nats://HOST:PORT (or
+    /// tls://HOST:PORT). Without it the room is this server's alone and no broker is used.
+    #[arg(long, value_name = "URL", requires = "listen")]
+    pub cluster: Option<String>,
+    /// With --cluster: the room's name on the bus.
+    #[arg(long, value_name = "NAME", requires = "cluster", default_value = nettool::cluster::DEFAULT_ROOM)]
+    pub room: String,
+    /// With --cluster: this server's name, unique on the bus, shown in /who
+    /// [default: the address it serves on].
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub name: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster config for a server bound at `addr`, if --cluster was given.
+    pub fn config(&self, addr: SocketAddr) -> Result<Option<nettool::cluster::ClusterConfig>> {
+        use nettool::cluster::{Auth, ClusterConfig};
+        let Some(url) = &self.cluster else {
+            return Ok(None);
+        };
+        let name = self.name.clone().unwrap_or_else(|| addr.to_string());
+        if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
+            anyhow::bail!("--name {name:?}: use 1 to 64 characters, no spaces");
+        }
+        Ok(Some(ClusterConfig {
+            url: url.clone(),
+            room: self.room.clone(),
+            name,
+            auth: Auth::from_env().map_err(anyhow::Error::msg)?,
+            ca: std::env::var_os(nettool::cluster::link::CA_ENV).map(Into::into),
+        }))
+    }
 }
 
 #[derive(Args)]

@@ -7,6 +7,14 @@
 //! socket plus the peer's address. Everything protocol-specific lives behind this file,
 //! in `src/tcp` and `src/udp`.
 //!
+//! Besides members, a room can be given *relays* ([`Event::Relay`]): links to the same
+//! room on other servers (the NATS bus of `src/cluster`). A relay is no member: it gets,
+//! once each, every line said here and every arrival, rename and departure here (even
+//! where a large room only sums them up), and carries them away; the members it brings
+//! in ([`Event::Remote`]) are members like any other except that the room sends them
+//! nothing — their own server does — and that what they say is never sent back to
+//! their relay. That is the whole of what the room knows about a cluster.
+//!
 //! An application holds transports of any protocol as [`AnyTransport`]s, so a server
 //! serves whatever list it is given; [`memory`] is a transport without sockets, for
 //! testing the room.
@@ -116,6 +124,30 @@ pub enum Event {
     Invalid(PeerId, String),
     /// The peer is gone. The transport has already stopped reading from it.
     Left(PeerId, LeaveReason),
+    /// A relay to the same room elsewhere attached (see the module docs); it detaches
+    /// with `Left(peer, _)`.
+    Relay {
+        /// The relay's id.
+        peer: PeerId,
+        /// Where the room sends what the relay carries away.
+        sink: Box<dyn PeerSink>,
+    },
+    /// A member on another server, brought in by relay `via`, joined. What it says comes
+    /// as `Message(peer, …)` (chat lines and renames), its departure as `Left(peer, …)`.
+    Remote {
+        /// The id the relay gave it.
+        peer: PeerId,
+        /// The relay it is reached through.
+        via: PeerId,
+        /// The server it is on, as shown in `/who`.
+        server: Arc<str>,
+        /// The protocol it joined that server over.
+        proto: Proto,
+        /// The nickname it has there.
+        nick: String,
+    },
+    /// A notice for every member here (`* TEXT`); relays are not told.
+    Notice(String),
 }
 
 impl std::fmt::Debug for Event {
@@ -132,6 +164,22 @@ impl std::fmt::Debug for Event {
             Event::Message(p, m) => f.debug_tuple("Message").field(p).field(m).finish(),
             Event::Invalid(p, m) => f.debug_tuple("Invalid").field(p).field(m).finish(),
             Event::Left(p, r) => f.debug_tuple("Left").field(p).field(r).finish(),
+            Event::Relay { peer, .. } => f.debug_struct("Relay").field("peer", peer).finish(),
+            Event::Remote {
+                peer,
+                via,
+                server,
+                proto,
+                nick,
+            } => f
+                .debug_struct("Remote")
+                .field("peer", peer)
+                .field("via", via)
+                .field("server", server)
+                .field("proto", proto)
+                .field("nick", nick)
+                .finish(),
+            Event::Notice(t) => f.debug_tuple("Notice").field(t).finish(),
         }
     }
 }

@@ -63,6 +63,10 @@ pub enum LeaveReason {
     BadInput(String),
     /// An I/O error other than a reset.
     Error(String),
+    // New variants go last: the binary codec numbers variants in order.
+    /// A member on another server of a cluster: that server fell silent (it died, or
+    /// its link to the bus did) and the bus's heartbeats expired.
+    ServerLost(String),
 }
 
 impl fmt::Display for LeaveReason {
@@ -76,6 +80,7 @@ impl fmt::Display for LeaveReason {
             LeaveReason::Shutdown => f.write_str("server shutdown"),
             LeaveReason::BadInput(why) => write!(f, "bad input: {why}"),
             LeaveReason::Error(why) => write!(f, "error: {why}"),
+            LeaveReason::ServerLost(server) => write!(f, "its server {server} went silent"),
         }
     }
 }
@@ -89,6 +94,8 @@ pub struct MemberInfo {
     pub proto: Proto,
     /// Seconds since the member joined.
     pub online_s: u64,
+    /// The server it is on, in a room that spans servers (`--cluster`); `None` otherwise.
+    pub server: Option<String>,
 }
 
 /// Client → server.
@@ -233,6 +240,8 @@ pub enum ServerMsg {
         /// Time left before the member is dropped, in ms.
         in_ms: u64,
     },
+    /// A notice about the room itself (`* cluster link lost: …`).
+    Notice(String),
 }
 
 /// Why a peer is turned away before it joins.

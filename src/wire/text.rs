@@ -244,7 +244,12 @@ fn forms(msg: &ServerMsg) -> Vec<String> {
         ServerMsg::Members(members) => {
             let list: Vec<String> = members
                 .iter()
-                .map(|m| format!("{} ({}, {}s)", m.nick, m.proto, m.online_s))
+                .map(|m| match &m.server {
+                    Some(server) => {
+                        format!("{} ({} on {server}, {}s)", m.nick, m.proto, m.online_s)
+                    }
+                    None => format!("{} ({}, {}s)", m.nick, m.proto, m.online_s),
+                })
                 .collect();
             format!("{NOTICE}online: {}", list.join(", "))
         }
@@ -287,6 +292,7 @@ fn forms(msg: &ServerMsg) -> Vec<String> {
             forms.extend(challenge_forms(code, false));
             return forms;
         }
+        ServerMsg::Notice(text) => format!("{NOTICE}{text}"),
         ServerMsg::IdleWarning { in_ms } => format!(
             "{NOTICE}you will be dropped in {} unless you send something",
             secs(*in_ms)

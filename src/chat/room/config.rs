@@ -24,6 +24,9 @@ pub struct RoomConfig {
     pub announce_limit: usize,
     /// Members per `/who` page.
     pub who_page: usize,
+    /// This server's name in a room across servers (`--cluster`): shown in `/who` and
+    /// deciding nickname clashes (see `room::relay`); `None` for a room on one server.
+    pub server: Option<String>,
 }
 
 /// Default [`RoomConfig::max_text`].
@@ -39,6 +42,7 @@ impl Default for RoomConfig {
             keepalive: DEFAULT_KEEPALIVE,
             announce_limit: DEFAULT_ANNOUNCE_LIMIT,
             who_page: DEFAULT_WHO_PAGE,
+            server: None,
         }
     }
 }

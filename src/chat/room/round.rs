@@ -32,6 +32,8 @@ pub(super) struct Pending {
     everyone: bool,
     /// Members sent something on their own (replies, welcomes).
     some: Vec<PeerId>,
+    /// Relays were sent something.
+    pub(super) relays: bool,
 }
 
 impl Pending {
@@ -113,6 +115,12 @@ impl Room {
     /// room with [`Room::handle`] calls this after each batch of events.
     pub fn end_round(&mut self) {
         let everyone = std::mem::take(&mut self.round.everyone);
+        if std::mem::take(&mut self.round.relays) {
+            // One batch per relay per round: what the round said leaves in one publication.
+            for (_, relay) in &self.relays {
+                relay.flush();
+            }
+        }
         let mut some = std::mem::take(&mut self.round.some);
         if everyone {
             for m in self.members.values() {

@@ -217,3 +217,142 @@ async fn the_running_room_sums_up_a_burst_of_joins_each_period() {
         ]
     );
 }
+
+// ---- A room across servers: relays and remote members ----------------------------------
+
+fn cluster_room(server: &str, announce_limit: usize) -> Room {
+    Room::new(RoomConfig {
+        announce_limit,
+        server: Some(server.into()),
+        ..Default::default()
+    })
+}
+
+fn relay(room: &mut Room) -> (PeerId, Inbox) {
+    let peer = PeerId::next();
+    let inbox = Inbox::default();
+    room.handle(Event::Relay {
+        peer,
+        sink: Box::new(inbox.clone()),
+    });
+    (peer, inbox)
+}
+
+fn remote(room: &mut Room, via: PeerId, server: &str, nick: &str) -> PeerId {
+    let peer = PeerId::next();
+    room.handle(Event::Remote {
+        peer,
+        via,
+        server: server.into(),
+        proto: Proto::Udp,
+        nick: nick.into(),
+    });
+    peer
+}
+
+fn say(peer: PeerId, seq: u64, text: &str) -> Event {
+    let (sent_us, text) = (seq * 10, text.into());
+    Event::Message(peer, ClientMsg::Say { seq, sent_us, text })
+}
+
+#[test]
+fn a_relay_carries_what_is_said_here_once_and_never_back_what_it_brought() {
+    let mut r = cluster_room("s1", 100);
+    let (via, out) = relay(&mut r);
+    let (a, a_in) = join(&mut r, "a");
+    let b = remote(&mut r, via, "s2", "b");
+    assert_eq!(text(&out.take()), ["* a joined (tcp)"]);
+    r.handle(say(a, 1, "hi"));
+    r.handle(say(b, 7, "hello"));
+    r.handle(Event::Left(b, LeaveReason::ServerLost("s2".into())));
+    assert_eq!(
+        text(&out.take()),
+        ["a: hi"],
+        "b's line and leave are not relayed back"
+    );
+    let got = a_in.take();
+    assert!(got.contains(&ServerMsg::Chat {
+        from: "b".into(),
+        seq: 7,
+        sent_us: 70,
+        text: "hello".into()
+    }));
+    assert_eq!(
+        text(&got)[1..],
+        [
+            "* b joined (udp)",
+            "b: hello",
+            "* b left (its server s2 went silent)"
+        ]
+    );
+    assert_eq!(
+        r.stats().delivered,
+        1,
+        "only a, here, was delivered b's line"
+    );
+}
+
+#[test]
+fn a_relay_hears_every_join_even_where_the_room_sums_them_up() {
+    let mut r = cluster_room("s1", 1);
+    let (_, out) = relay(&mut r);
+    let (_, a_in) = join(&mut r, "a");
+    join(&mut r, "b");
+    join(&mut r, "c");
+    assert_eq!(
+        text(&out.take()),
+        ["* a joined (tcp)", "* b joined (tcp)", "* c joined (tcp)"]
+    );
+    r.announce_presence();
+    assert_eq!(
+        text(&a_in.take()),
+        [
+            "* you are a; 1 online",
+            "* 2 joined, 0 left in the last second (3 online)"
+        ]
+    );
+    assert!(out.take().is_empty(), "a summary is not relayed");
+}
+
+#[test]
+fn a_nickname_given_twice_goes_to_the_server_that_sorts_first() {
+    // Here is s2; its alice and s1's alice joined at once.
+    let mut r = cluster_room("s2", 100);
+    let (via, out) = relay(&mut r);
+    let (alice, alice_in) = join(&mut r, "alice");
+    out.take();
+    let theirs = remote(&mut r, via, "s1", "alice");
+    assert!(text(&alice_in.take()).contains(&"* alice is now alice2".to_string()));
+    assert_eq!(text(&out.take()), ["* alice is now alice2"]);
+    // s2's bob meets s3's bob: s2 sorts first, s3's member is renamed here (and by s3).
+    let (_, bob_here) = join(&mut r, "bob");
+    let bob = remote(&mut r, via, "s3", "bob");
+    assert_eq!(text(&bob_here.take())[1], "* bob2 joined (udp)");
+    r.handle(Event::Message(theirs, ClientMsg::Nick("alice".into())));
+    r.handle(Event::Message(bob, ClientMsg::Nick("bob2".into())));
+    r.handle(Event::Message(alice, ClientMsg::Who));
+    let who = text(&alice_in.take());
+    let who = who.iter().find(|l| l.starts_with("* online:")).cloned();
+    assert_eq!(
+        who.as_deref(),
+        Some("* online: alice2 (tcp on s2, 0s), alice (udp on s1, 0s), bob (tcp on s2, 0s), bob2 (udp on s3, 0s)")
+    );
+}
+
+#[test]
+fn a_notice_goes_to_members_here_and_a_detached_relay_takes_its_members() {
+    let mut r = cluster_room("s1", 100);
+    let (via, out) = relay(&mut r);
+    let (_, a_in) = join(&mut r, "a");
+    remote(&mut r, via, "s2", "b");
+    out.take();
+    a_in.take();
+    r.handle(Event::Notice("cluster link lost".into()));
+    r.handle(Event::Left(via, LeaveReason::Closed));
+    assert_eq!(
+        text(&a_in.take()),
+        ["* cluster link lost", "* b left (closed)"]
+    );
+    assert!(out.take().is_empty());
+    assert_eq!(r.len(), 1);
+}

@@ -52,6 +52,7 @@ fn samples() -> (Vec<ClientMsg>, Vec<ServerMsg>) {
             nick: "a".into(),
             proto: Proto::Tcp,
             online_s: 3,
+            server: None,
         }]),
         ServerMsg::Pong { t_us: 1 },
         ServerMsg::Error("no".into()),
@@ -68,6 +69,7 @@ fn samples() -> (Vec<ClientMsg>, Vec<ServerMsg>) {
             code: "K7Q2MX".into(),
         },
         ServerMsg::IdleWarning { in_ms: 10_000 },
+        ServerMsg::Notice("cluster link lost".into()),
     ];
     (client, server)
 }

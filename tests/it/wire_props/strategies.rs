@@ -44,16 +44,24 @@ pub(super) fn leave_reason() -> impl Strategy<Value = LeaveReason> {
         Just(LeaveReason::Shutdown),
         any_text().prop_map(LeaveReason::BadInput),
         any_text().prop_map(LeaveReason::Error),
+        any_text().prop_map(LeaveReason::ServerLost),
         // New LeaveReason variant: add its arm here.
     ]
 }
 
 pub(super) fn member_info() -> impl Strategy<Value = MemberInfo> {
-    (any_text(), proto(), any_u64()).prop_map(|(nick, proto, online_s)| MemberInfo {
-        nick,
-        proto,
-        online_s,
-    })
+    (
+        any_text(),
+        proto(),
+        any_u64(),
+        proptest::option::of(any_text()),
+    )
+        .prop_map(|(nick, proto, online_s, server)| MemberInfo {
+            nick,
+            proto,
+            online_s,
+            server,
+        })
 }
 
 pub(super) fn client_msg() -> impl Strategy<Value = ClientMsg> {
@@ -117,6 +125,7 @@ pub(super) fn server_msg() -> impl Strategy<Value = ServerMsg> {
         any_text().prop_map(|code| ServerMsg::Challenge { code }),
         (any_u64(), any_text()).prop_map(|(idle_ms, code)| ServerMsg::Expired { idle_ms, code }),
         any_u64().prop_map(|in_ms| ServerMsg::IdleWarning { in_ms }),
+        any_text().prop_map(ServerMsg::Notice),
         // New ServerMsg variant: add its arm here.
     ]
 }
@@ -164,6 +173,7 @@ pub(super) fn server_variant(m: &ServerMsg) -> &'static str {
         ServerMsg::Challenge { .. } => "Challenge",
         ServerMsg::Expired { .. } => "Expired",
         ServerMsg::IdleWarning { .. } => "IdleWarning",
+        ServerMsg::Notice(_) => "Notice",
     }
 }
 
