@@ -22,11 +22,20 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .log_internal_errors(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .init();
+}
+
+/// `RUST_LOG`, or `info`. The NATS client's own logs are off unless `RUST_LOG` names
+/// `async_nats`: the cluster says what matters in its own words (one line each).
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    let env = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match "async_nats=off".parse() {
+        Ok(off) if !env.contains("async_nats") => filter.add_directive(off),
+        _ => filter,
+    }
 }
 
 /// A failed command as one line on stderr (the error and its causes, no backtrace:
@@ -154,6 +163,21 @@ async fn echo_cmd(a: EchoArgs) -> Result<()> {
 async fn bench_cmd(a: BenchArgs) -> Result<()> {
     if let Some(addr) = a.capacity_worker {
         return bench::capacity::worker(addr, a.members, a.join_rate).await;
+    }
+    if let Some(c) = a.cluster_config()? {
+        let report = tokio::select! {
+            r = bench::cluster::run(&c) => r?,
+            _ = shutdown::interrupted() => {
+                announce(format_args!("nettool: bench interrupted: no report"));
+                std::process::exit(1);
+            }
+        };
+        return if a.json {
+            let text = serde_json::to_string_pretty(&report)?;
+            Ok(output::print(format_args!("{text}\n"))?)
+        } else {
+            Ok(output::print(format_args!("{report}"))?)
+        };
     }
     if let (Some(link), Some(sweep)) = (&a.link, &a.sweep) {
         let dir = a.plot.clone().unwrap_or_else(|| ".".into());

@@ -5,6 +5,7 @@
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
 //! | `fanout` | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
+//! | [`cluster`] | `fanout --servers N`: one server vs N on a NATS bus, the bus's CPU beside a bare async-nats peer's |
 //! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
 //! | [`load`] | the load generator: chat members on phase-spread schedules, counting per sender (fan-out, fault and soak tests) |
 //! | `child` | a server child process (for its CPU time) |
@@ -20,6 +21,7 @@
 
 pub mod capacity;
 mod child;
+pub mod cluster;
 pub mod cpu;
 mod fanout;
 pub mod link;

@@ -152,6 +152,18 @@ pub struct BenchArgs {
     /// or .), e.g. "loss=0,0.5,1,2,5%".
     #[arg(long, requires = "link")]
     pub sweep: Option<String>,
+    /// Fan-out: also over this many servers joined on a NATS broker (`chat -l
+    /// --cluster`), beside one server, with the bus's CPU set against a bare async-nats
+    /// peer's (see docs/cluster.md).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub servers: u16,
+    /// With --servers: this broker instead of a `nats-server` started on free ports.
+    #[arg(long, value_name = "URL", requires = "servers")]
+    pub broker: Option<String>,
+    /// With --servers: the bare async-nats peer [default: examples/bus_floor beside this
+    /// binary, built by `cargo build --release --example bus_floor`].
+    #[arg(long, value_name = "PATH", requires = "servers")]
+    pub bus_floor: Option<PathBuf>,
     /// Internal: the capacity bench's UDP members, in a process of their own.
     #[arg(long, hide = true)]
     pub capacity_worker: Option<SocketAddr>,
@@ -175,6 +187,27 @@ impl BenchArgs {
     /// How long each measurement runs.
     pub fn duration(&self) -> std::time::Duration {
         *self.duration
+    }
+
+    /// `fanout --servers N` (N >= 2): the cluster comparison's config.
+    pub fn cluster_config(&self) -> Result<Option<nettool::bench::cluster::ClusterBenchConfig>> {
+        if self.servers < 2 {
+            return Ok(None);
+        }
+        let proto = match self.proto {
+            ProtoArg::Both => nettool::wire::Proto::Tcp,
+            p => p.single()?,
+        };
+        Ok(Some(nettool::bench::cluster::ClusterBenchConfig {
+            exe: std::env::current_exe()?,
+            servers: self.servers.into(),
+            clients: self.clients,
+            rate: self.msg_rate,
+            proto,
+            duration: *self.duration,
+            broker: self.broker.clone(),
+            floor: self.bus_floor.clone(),
+        }))
     }
 
     /// The suite's config, given the resolved `--connect` and `--chat` (with

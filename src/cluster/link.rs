@@ -137,8 +137,40 @@ pub(super) fn options(
 
 /// Whether a failed first connection is worth retrying in the background (the broker
 /// is down or unreachable) rather than a mistake to report (credentials, TLS, URL).
-pub(super) fn transient(kind: ConnectErrorKind) -> bool {
-    matches!(kind, ConnectErrorKind::Io | ConnectErrorKind::TimedOut)
+pub(super) fn transient(e: &async_nats::ConnectError) -> bool {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectErrorKind::TimedOut => true,
+        // An I/O error after the broker answered (a TLS handshake with a plain broker
+        // reads garbage: InvalidData) is no outage.
+        ConnectErrorKind::Io => io_kind(e).is_none_or(|k| {
+            matches!(
+                k,
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | TimedOut
+                    | NotConnected
+                    | HostUnreachable
+                    | NetworkUnreachable
+                    | AddrNotAvailable
+                    | UnexpectedEof
+                    | BrokenPipe
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn io_kind(e: &async_nats::ConnectError) -> Option<std::io::ErrorKind> {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        src = s.source();
+    }
+    None
 }
 
 /// A failed first connection as one line.
@@ -151,6 +183,9 @@ pub(super) fn explain(url: &str, e: &async_nats::ConnectError) -> String {
             "the broker at {url} refused this server's credentials (from {USER_ENV}/{PASSWORD_ENV} or {TOKEN_ENV}; none set means none sent)"
         ),
         ConnectErrorKind::Tls => format!("TLS to the broker at {url} failed: {why}"),
+        ConnectErrorKind::Io if url.starts_with("tls://") && !transient(e) => {
+            format!("TLS to the broker at {url} failed (does it serve TLS?): {why}")
+        }
         ConnectErrorKind::Dns => format!("cannot resolve the broker's host in {url}: {why}"),
         ConnectErrorKind::ServerParse => format!("{url}: not a broker URL: {why}"),
         _ => format!("cannot reach the broker at {url}: {why}"),

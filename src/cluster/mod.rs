@@ -122,9 +122,9 @@ impl Cluster {
                 link,
                 up: true,
             }),
-            Err(e) if link::transient(e.kind()) => {
+            Err(e) if link::transient(&e) => {
                 tracing::warn!(
-                    "cluster: {}; serving this server's members alone until it answers",
+                    "cluster: {}; this server's members have the room to themselves until it answers",
                     link::explain(&cfg.url, &e)
                 );
                 let client = link::options(&cfg, tx)
@@ -193,7 +193,7 @@ impl Cluster {
                         outbox.set_up(false);
                         Counters::add(&c.splits, 1);
                         lost_at_split = Counters::get(&c.lost_split);
-                        tracing::warn!("cluster: link to the broker lost; serving this server's members alone, reconnecting");
+                        tracing::warn!("cluster: link to the broker lost; this server's members have the room to themselves until it is back");
                         out.push(Event::Notice(LINK_LOST.into()));
                     }
                     Some(async_nats::Event::Connected) if !outbox.is_up() => {
@@ -203,6 +203,7 @@ impl Cluster {
                         tracing::info!(lost_lines = lost, "cluster: link to the broker restored");
                         let note = match lost {
                             0 => LINK_BACK.to_string(),
+                            1 => format!("{LINK_BACK} (1 line said here while it was split never reached the other servers)"),
                             n => format!("{LINK_BACK} ({n} lines said here while it was split never reached the other servers)"),
                         };
                         out.push(Event::Notice(note));
@@ -251,10 +252,15 @@ impl Cluster {
                 }
             }
         }
+        // Goodbye, so the others announce our members gone at once (not after EXPIRY);
+        // with the link down there is nobody to tell, and no reason to wait.
+        let up = outbox.is_up();
         outbox.control(bus::Kind::Bye);
         outbox.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), publisher).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+        if up {
+            let _ = tokio::time::timeout(Duration::from_secs(2), publisher).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+        }
         tracing::info!(
             published = Counters::get(&c.published),
             lines_out = Counters::get(&c.lines_out),

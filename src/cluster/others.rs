@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Members one server's roster may list; more are ignored (bounded memory).
+/// Members held for one server at most; more are ignored (bounded memory).
 const MAX_ROSTER: usize = 1_000_000;
 
 struct Server {
@@ -247,6 +247,9 @@ fn apply(s: &mut Server, via: PeerId, msg: ServerMsg, out: &mut Vec<Event>) -> b
 }
 
 fn join(s: &mut Server, via: PeerId, nick: String, proto: Proto, out: &mut Vec<Event>) {
+    if s.members.len() >= MAX_ROSTER {
+        return;
+    }
     let peer = PeerId::next();
     s.members.insert(nick.clone(), peer);
     out.push(Event::Remote {

@@ -190,7 +190,7 @@ impl Outbox {
 
     /// Publish a control message (after whatever the round had built, to keep order).
     pub fn control(&self, kind: Kind) {
-        if !self.is_up() && kind != Kind::Bye {
+        if !self.is_up() {
             return;
         }
         let mut st = self.state();

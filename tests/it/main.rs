@@ -16,7 +16,7 @@
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
-//! | [`quic_tls`] | QUIC and TLS: mixed rooms, per-sender streams, pins, trust on first use, openssl/socat over TLS |
+//! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
 //! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
@@ -39,6 +39,8 @@ mod chat;
 mod cli;
 mod client;
 mod client_ends;
+mod cluster;
+mod cluster_faults;
 mod echo;
 mod echo_timeouts;
 mod faults;

@@ -144,15 +144,16 @@ fn decimal(w: &[u8]) -> Option<u64> {
     })
 }
 
-/// Join as `nick`: the sending half, the receiving half, and the keepalive period the
+/// Join the server at `addr` as `nick`: the sending half, the receiving half, and the keepalive period the
 /// server asked for.
 pub(super) async fn connect(
     cfg: &LoadConfig,
+    addr: std::net::SocketAddr,
     proto: Proto,
     nick: &str,
 ) -> Result<(Tx, Rx, Duration)> {
     if cfg.text_mode {
-        let s = timeout(JOIN_WAIT, TcpStream::connect(cfg.addr))
+        let s = timeout(JOIN_WAIT, TcpStream::connect(addr))
             .await
             .map_err(|_| anyhow!("{nick}: connect timed out"))?
             .with_context(|| format!("{nick}: connect"))?;
@@ -161,7 +162,7 @@ pub(super) async fn connect(
         return Ok((Tx::Text(wr, String::new()), lines(rd), NO_KEEPALIVE));
     }
     let mut ccfg = ClientConfig {
-        addr: cfg.addr,
+        addr,
         proto,
         nick: Some(nick.to_string()),
         trust: cfg.trust.clone(),
@@ -180,7 +181,7 @@ pub(super) async fn connect(
         .map_err(|_| anyhow!("{nick}: connect timed out"))?
         .with_context(|| format!("{nick}: connect"))?;
     if conn.mode != Mode::Binary {
-        bail!("{} is not a nettool server: use text mode", cfg.addr);
+        bail!("{addr} is not a nettool server: use text mode");
     }
     // After the Welcome, this client is a member.
     let deadline = Instant::now() + JOIN_WAIT;

@@ -56,6 +56,8 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 pub struct LoadConfig {
     /// The chat server's address.
     pub addr: SocketAddr,
+    /// A room across servers: member `i` joins `servers[i % len]` (`addr` when empty).
+    pub servers: Vec<SocketAddr>,
     /// One member per entry: its protocol and the lines per second it sends (0: none).
     pub members: Vec<(Proto, f64)>,
     /// Joins at a time (in member order).
@@ -82,11 +84,20 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// The server member `i` joins.
+    pub fn addr_of(&self, i: usize) -> SocketAddr {
+        match self.servers.len() {
+            0 => self.addr,
+            n => self.servers[i % n],
+        }
+    }
+
     /// `members` against `addr`: binary, 16 joins at a time, lines of "load", no flow
     /// window, 500 ms quiet, every line counted.
     pub fn new(addr: SocketAddr, members: Vec<(Proto, f64)>) -> LoadConfig {
         LoadConfig {
             addr,
+            servers: Vec::new(),
             members,
             parallel: 16,
             text: "load".into(),
@@ -202,7 +213,8 @@ impl Load {
                 let text = text.clone();
                 async move {
                     let nick = nick_of(i, proto);
-                    let (tx, rx, keepalive) = member::connect(cfg, proto, &nick).await?;
+                    let (tx, rx, keepalive) =
+                        member::connect(cfg, cfg.addr_of(i), proto, &nick).await?;
                     let recv = receive::Receiver {
                         idx: i,
                         proto,

@@ -3,6 +3,8 @@
 //! by line with a bound on every wait. A peer tool that is missing fails the test when
 //! `CI` is set and skips it (with a notice) otherwise.
 
+pub mod broker;
+
 use crate::harness::Peer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
