@@ -1,7 +1,7 @@
 //! The floor for the cluster's bus cost: a bare async-nats peer, nothing of nettool's.
 //! It publishes `RATE` messages of `SIZE` bytes per second on `SUBJECT` (paced by a
-//! 1 ms tick, so at 1 000 msg/s it wakes once a message, at 20 000 it publishes 20 per
-//! wake-up), receives everything the other peers publish there (`no_echo`), for
+//! tick of 1/RATE but at least 1 ms, so up to 1 000 msg/s it wakes once a message, at
+//! 20 000 it publishes 20 per wake-up), receives everything the other peers publish there (`no_echo`), for
 //! `SECONDS`, then prints `published received` on stdout. `nettool bench fanout
 //! --servers N` runs N of them beside the same broker, at each server's rates, in the
 //! same run; by hand:
@@ -37,7 +37,8 @@ fn main() {
         let payload = bytes::Bytes::from(vec![b'x'; size]);
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(secs);
-        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        let period = Duration::from_secs_f64(1.0 / rate.max(1.0)).max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval(period);
         let (mut published, mut received) = (0u64, 0u64);
         while Instant::now() < end {
             tokio::select! {
