@@ -216,10 +216,8 @@ impl Others {
 /// One relayed message of `s`'s; `false` if it named a member we do not know.
 fn apply(s: &mut Server, via: PeerId, msg: ServerMsg, out: &mut Vec<Event>) -> bool {
     match msg {
-        ServerMsg::Joined { nick, proto } => {
-            if !s.members.contains_key(&nick) {
-                join(s, via, nick, proto, out);
-            }
+        ServerMsg::Joined { nick, proto } if !s.members.contains_key(&nick) => {
+            join(s, via, nick, proto, out);
         }
         ServerMsg::Left { nick, reason } => match s.members.remove(&nick) {
             Some(p) => out.push(Event::Left(p, reason)),

@@ -80,7 +80,7 @@ impl Drop for Broker {
     }
 }
 
-/// Wait (bounded) for a server's stderr to say it sees `n` other servers... one line each.
+/// Wait (bounded) until a server's stderr says it has heard each of `others` on the bus.
 pub async fn linked(server: &mut Proc, others: &[&str]) {
     for name in others {
         let want = format!("server joined the room server={name}");
