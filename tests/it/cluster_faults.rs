@@ -159,3 +159,35 @@ async fn mistakes_are_one_line_each() {
     );
     p.stderr_containing("serving tcp on").await;
 }
+
+#[tokio::test]
+async fn one_nickname_given_on_both_sides_of_a_split_goes_to_the_server_that_sorts_first() {
+    let Some(mut broker) = Broker::start(&[]).await else {
+        return;
+    };
+    let ((_s1, a1), (_s2, a2)) = two_servers(&broker).await;
+    let mut t = Member::join(a1, Proto::Tcp, "t").await;
+    let mut v = Member::join(a2, Proto::Udp, "v").await;
+    t.wait_for("* v joined (udp)").await;
+    broker.kill().await;
+    t.wait_for(&lost()).await;
+    v.wait_for(&lost()).await;
+    // During the split each server gives out "x": neither knows of the other's.
+    let mut x1 = Member::join(a1, Proto::Tcp, "x").await;
+    let mut x2 = Member::join(a2, Proto::Tcp, "x").await;
+    assert_eq!((x1.nick.as_str(), x2.nick.as_str()), ("x", "x"));
+    broker.restart().await;
+    // s1 sorts first: its x keeps the name; s2's is renamed, and told so.
+    x2.wait_for("* x is now x2").await;
+    x1.wait_for("* x2 joined (tcp)").await;
+    for m in [&mut t, &mut v] {
+        m.send(nettool::wire::ClientMsg::Who).await;
+        let who = m
+            .wait_for_matching(|l| l.starts_with("* online:"), "the /who answer")
+            .await;
+        assert!(who.contains("x (tcp on s1,"), "{}: {who}", m.nick);
+        assert!(who.contains("x2 (tcp on s2,"), "{}: {who}", m.nick);
+    }
+    x2.say("from s2's x").await;
+    x1.wait_for("x2: from s2's x").await;
+}
