@@ -164,6 +164,10 @@ pub struct BenchArgs {
     /// binary, built by `cargo build --release --example bus_floor`].
     #[arg(long, value_name = "PATH", requires = "servers")]
     pub bus_floor: Option<PathBuf>,
+    /// With --servers: run the bare peers beside the servers on the bus, measured over
+    /// the same window (same contention), rather than after them.
+    #[arg(long, requires = "servers")]
+    pub floor_beside: bool,
     /// Internal: the capacity bench's UDP members, in a process of their own.
     #[arg(long, hide = true)]
     pub capacity_worker: Option<SocketAddr>,
@@ -207,6 +211,7 @@ impl BenchArgs {
             duration: *self.duration,
             broker: self.broker.clone(),
             floor: self.bus_floor.clone(),
+            floor_beside: self.floor_beside,
         }))
     }
 

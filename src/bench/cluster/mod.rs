@@ -48,6 +48,9 @@ pub struct ClusterBenchConfig {
     /// The bare peer (`bus_floor`); `None`: look beside this binary
     /// (`target/release/examples/bus_floor`), and report no floor if it is not there.
     pub floor: Option<PathBuf>,
+    /// Run the bare peers *beside* the cluster layout, measured over the same window
+    /// (both under the same contention), instead of after it, alone.
+    pub floor_beside: bool,
 }
 
 const WARMUP: Duration = Duration::from_millis(800);
@@ -71,25 +74,33 @@ pub async fn run(cfg: &ClusterBenchConfig) -> Result<ClusterReport> {
         (None, None) => unreachable!("started above"),
     };
     let tag = now_us() % 1_000_000;
-    let single = layout(cfg, None, &url, tag, ours.as_ref())
+    let (single, _) = layout(cfg, None, &url, tag, ours.as_ref(), None)
         .await
         .context("one server")?;
-    let cluster = layout(cfg, Some(cfg.servers), &url, tag, ours.as_ref())
+    let rates: Vec<f64> = (shares(cfg).into_iter())
+        .map(|m| m as f64 * cfg.rate)
+        .collect();
+    let exe = floor_exe(cfg);
+    let beside = (exe.as_ref())
+        .filter(|_| cfg.floor_beside)
+        .map(|e| (e, rates.clone()));
+    let (cluster, floor_beside) = layout(cfg, Some(cfg.servers), &url, tag, ours.as_ref(), beside)
         .await
         .context("servers on the bus")?;
     let mut report = ClusterReport::new(cfg, url.clone(), single, cluster);
-    match floor_exe(cfg) {
-        Some(exe) => {
-            let rates = shares(cfg)
-                .into_iter()
-                .map(|m| m as f64 * cfg.rate)
-                .collect();
+    if floor_beside.is_some() {
+        // The broker also carried the bare peers' messages: its figures say nothing.
+        report.cluster.broker = None;
+    }
+    match (floor_beside, exe) {
+        (Some(f), _) => report.set_floor(f),
+        (None, Some(exe)) => {
             let f = floor(&exe, &url, tag, rates, cfg.duration)
                 .await
                 .context("bus_floor")?;
             report.set_floor(f);
         }
-        None => tracing::warn!(
+        (None, None) => tracing::warn!(
             "no bus_floor beside this binary (cargo build --release --example bus_floor): no floor"
         ),
     }
@@ -112,14 +123,16 @@ fn floor_exe(cfg: &ClusterBenchConfig) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// One layout: one plain server (`servers: None`) or N on the bus.
+/// One layout: one plain server (`servers: None`) or N on the bus; with `beside`, the
+/// bare peers (at those rates) run and are measured over the same window.
 async fn layout(
     cfg: &ClusterBenchConfig,
     servers: Option<usize>,
     url: &str,
     tag: u64,
     broker: Option<&broker::Broker>,
-) -> Result<Layout> {
+    beside: Option<(&PathBuf, Vec<f64>)>,
+) -> Result<(Layout, Option<Floor>)> {
     let max = (cfg.clients + 16).to_string();
     let proto = cfg.proto.to_string();
     let room = format!("bench{tag}");
@@ -155,6 +168,16 @@ async fn layout(
         ..LoadConfig::new(children[0].1.addr, vec![(cfg.proto, cfg.rate); cfg.clients])
     };
     let load = Load::join(&load_cfg).await?;
+    let peers = match &beside {
+        Some((exe, rates)) => spawn_floor(
+            exe,
+            url,
+            tag,
+            rates,
+            WARMUP + cfg.duration + Duration::from_secs(1),
+        )?,
+        None => Vec::new(),
+    };
     load.start();
     tokio::time::sleep(WARMUP).await;
     let lead = Duration::from_millis(20);
@@ -162,7 +185,8 @@ async fn layout(
     let t1 = t0 + cfg.duration.as_micros() as u64;
     load.measure(t0, t1);
     tokio::time::sleep(lead).await;
-    let pids: Vec<u32> = children.iter().map(|(_, c)| c.pid()).collect();
+    let mut pids: Vec<u32> = children.iter().map(|(_, c)| c.pid()).collect();
+    pids.extend(peers.iter().map(|p| p.0.id()));
     let read = |pids: &[u32]| -> Vec<Option<Duration>> {
         pids.iter().map(|p| cpu::process_cpu(*p)).collect()
     };
@@ -210,7 +234,18 @@ async fn layout(
         _ => None,
     };
     drop(children);
-    Ok(Layout {
+    let floor = beside.map(|(_, rates)| Floor {
+        publish_per_s: rates,
+        cpu_ms_per_s: (n..pids.len())
+            .map(|i| {
+                cpu::used(cpu0[i], cpu1[i])
+                    .map(|d| d.as_secs_f64() * 1e3 / seconds)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect(),
+    });
+    drop(peers);
+    let layout = Layout {
         servers: n,
         seconds,
         sent: rep.sent_in_window,
@@ -224,7 +259,8 @@ async fn layout(
         latency: Latency::from_histogram(&hist),
         per_server,
         broker: broker_cost,
-    })
+    };
+    Ok((layout, floor))
 }
 
 /// What the bare peers cost.
@@ -279,4 +315,29 @@ async fn floor(
         publish_per_s: rates,
         cpu_ms_per_s,
     })
+}
+
+/// Start one bare peer per rate, for `life`; killed when dropped.
+fn spawn_floor(
+    exe: &PathBuf,
+    url: &str,
+    tag: u64,
+    rates: &[f64],
+    life: Duration,
+) -> Result<Vec<Reaped>> {
+    let subject = format!("floor{tag}");
+    let secs = life.as_secs_f64().to_string();
+    let size = FLOOR_SIZE.to_string();
+    let mut peers = Vec::new();
+    for r in rates {
+        let rate = r.to_string();
+        let child = std::process::Command::new(exe)
+            .args([url, &subject, &rate, &secs, &size])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        peers.push(Reaped(child));
+    }
+    Ok(peers)
 }

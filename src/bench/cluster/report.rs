@@ -138,6 +138,8 @@ pub struct ClusterReport {
     pub cluster: Layout,
     /// The bare peers (same run), if `bus_floor` was found.
     pub floor: Option<Floor>,
+    /// Whether they ran beside the cluster layout (same window) rather than after it.
+    pub floor_beside: bool,
 }
 
 impl ClusterReport {
@@ -156,6 +158,7 @@ impl ClusterReport {
             single,
             cluster,
             floor: None,
+            floor_beside: cfg.floor_beside,
         }
     }
 
@@ -258,7 +261,12 @@ impl fmt::Display for ClusterReport {
             if let (Some(bus), Some(fl), Some(r)) =
                 (s.bus_ms_per_s, s.floor_ms_per_s, s.bus_to_floor)
             {
-                writeln!(f, "bus cost, server {}: {bus:.1} ms/s of CPU beyond its deliveries; bare async-nats peer at its rates {fl:.1} ms/s: {r:.2}x (target <= 1.25x)", s.name)?;
+                let when = if self.floor_beside {
+                    "beside it"
+                } else {
+                    "after it"
+                };
+                writeln!(f, "bus cost, server {}: {bus:.1} ms/s of CPU beyond its deliveries; bare async-nats peer at its rates ({when}) {fl:.1} ms/s: {r:.2}x (target <= 1.25x)", s.name)?;
             }
         }
         Ok(())
