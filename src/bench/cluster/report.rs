@@ -251,9 +251,9 @@ impl fmt::Display for ClusterReport {
                 "broker CPU/publication, /line",
                 "-".into(),
                 format!(
-                    "{} {}",
+                    "{} / {}",
                     opt(k.cpu_us_per_publication, |v| format!("{v:.1}")),
-                    opt(k.cpu_us_per_line, |v| format!("{v:.2} µs"))
+                    opt(k.cpu_us_per_line, |v| format!("{v:.1} µs"))
                 ),
             )?;
         }
