@@ -198,9 +198,10 @@ impl BenchArgs {
         if self.servers < 2 {
             return Ok(None);
         }
-        let proto = match self.proto {
-            ProtoArg::Both => nettool::wire::Proto::Tcp,
-            p => p.single()?,
+        // One protocol named: its members; the default list: TCP members.
+        let proto = match self.protos().as_slice() {
+            [one] => *one,
+            _ => nettool::wire::Proto::Tcp,
         };
         Ok(Some(nettool::bench::cluster::ClusterBenchConfig {
             exe: std::env::current_exe()?,
