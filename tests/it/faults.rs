@@ -6,7 +6,8 @@
 //!   other member, and over TCP not one load line is lost, duplicated or reordered
 //!   across all the kills. `NETTOOL_TRIALS` (default 10) sets the TCP trials,
 //!   `NETTOOL_UDP_TRIALS` (default 3) the UDP ones, `NETTOOL_KILL_RATE` the lines/s
-//!   each load member sends (default 1000 over TCP, 200 over UDP).
+//!   each load member sends (default 1000 over TCP, 200 over UDP). Half the TCP victims
+//!   are `nc`: without it the TCP trials are skipped (a failure under CI).
 //! - a peer that resets mid-frame (binary) or mid-line (text): announced, room carries on.
 //! - SIGTERM with 1 000 members (500 TCP + 500 UDP): every one is told, exit status 0.
 
@@ -39,10 +40,10 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Start a victim client process named `nick` and wait until it is a member hearing the
 /// load: over TCP a `nettool chat` client on even trials and `nc` (a text peer) on odd
-/// ones when it is installed; over UDP a `nettool chat` client.
+/// ones; over UDP a `nettool chat` client.
 async fn victim(addr: std::net::SocketAddr, proto: Proto, nick: &str, k: usize) -> Proc {
     let online = format!("; {} online", LOAD + 1);
-    let use_nc = proto == Proto::Tcp && k % 2 == 1 && require_tool("nc");
+    let use_nc = proto == Proto::Tcp && k % 2 == 1;
     let mut p = if use_nc {
         let port = addr.port().to_string();
         let mut p = Proc::spawn(nick, "nc", &["127.0.0.1", &port]);
@@ -182,6 +183,10 @@ async fn kill_trials(proto: Proto, trials: usize, rate: f64, extra: &[&str]) {
 async fn server_survives_clients_killed_under_traffic(proto: Proto) {
     match proto {
         Proto::Tcp => {
+            // Half the victims are `nc`: without it this is not the test it says it is.
+            if !require_tool("nc") {
+                return;
+            }
             let trials = env_num("NETTOOL_TRIALS", 10);
             let rate = env_num("NETTOOL_KILL_RATE", 1000.0);
             kill_trials(proto, trials, rate, &[]).await;

@@ -1,9 +1,9 @@
 //! The link lab for real: TUN devices, a network namespace, kernel TCP and UDP through
-//! the emulator. These need root and /dev/net/tun: without them each test prints a
-//! skip notice, except under `CI=true`, where a missing privilege fails the test (CI runs
-//! as root). Servers run in this process on the host side; clients run inside the lab
-//! as `nettool echo` children, bounded in count and time.
+//! the emulator. These need root and /dev/net/tun: without them each test is skipped
+//! (and fails under CI, see [`skip`]). Servers run in this process on the host side;
+//! clients run inside the lab as `nettool echo` children, bounded in count and time.
 
+use crate::harness::skip;
 use nettool::echo;
 use nettool::lab::{netns, Lab, LabConfig};
 use nettool::wire::Proto;
@@ -15,18 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 const NETTOOL: &str = env!("CARGO_BIN_EXE_nettool");
 
-/// Whether the lab can run here; missing privileges fail under CI and skip otherwise.
+/// Whether the lab can run here: a failure under CI, a skip elsewhere ([`skip::require`]).
 fn privileged() -> bool {
-    match nettool::lab::access::check() {
-        Ok(()) => true,
-        Err(why) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("the lab tests must run under CI, but: {why}");
-            }
-            eprintln!("SKIPPED: lab test needs root and /dev/net/tun: {why}");
-            false
-        }
-    }
+    skip::require("the link lab", nettool::lab::access::check())
 }
 
 fn lab(link: &str) -> Lab {

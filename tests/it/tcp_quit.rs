@@ -4,6 +4,7 @@
 //! in answer is not reset.
 
 use crate::harness::{Peer, TcpText, TestServer, WAIT};
+use crate::process::require_tool;
 use nettool::chat::ServerConfig;
 use nettool::wire::Proto;
 use std::process::Stdio;
@@ -63,8 +64,7 @@ async fn a_peer_that_closes_in_answer_is_not_reset() {
 /// `/quit`, without another line typed.
 #[tokio::test]
 async fn netcat_exits_after_quit_with_its_stdin_open() {
-    if Command::new("nc").arg("-h").output().await.is_err() {
-        eprintln!("skipped: nc not installed");
+    if !require_tool("nc") {
         return;
     }
     let server = TestServer::start(&[Proto::Tcp], ServerConfig::default()).await;

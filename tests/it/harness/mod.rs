@@ -9,11 +9,13 @@
 //! | [`per_proto`] | tests written once and run per protocol |
 //! | [`raw`] | raw TCP and UDP text peers, a raw binary TCP peer |
 //! | [`load_events`] | the fault and soak tests' settings for the library's load generator |
+//! | [`skip`] | the one skip policy: a missing prerequisite fails under CI, skips visibly elsewhere |
 
 pub mod load_events;
 pub mod peer;
 pub mod per_proto;
 pub mod raw;
+pub mod skip;
 
 pub use peer::{challenge_code, Peer};
 pub(crate) use per_proto::per_proto;

@@ -1,11 +1,11 @@
 //! Process-level test harness: the built `nettool` binary and real peers (netcat, socat,
 //! ncat, Node.js) as child processes with piped stdin/stdout, each a [`Peer`] read line
-//! by line with a bound on every wait. A peer tool that is missing fails the test when
-//! `CI` is set and skips it (with a notice) otherwise.
+//! by line with a bound on every wait. A peer tool that is missing fails the test under
+//! CI and skips it elsewhere ([`crate::harness::skip`]).
 
 pub mod broker;
 
-use crate::harness::Peer;
+use crate::harness::{skip, Peer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -29,17 +29,18 @@ pub fn peer_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Whether `tool` is on the PATH. Missing: a failure under CI, a skip otherwise.
+/// Whether `tool` is on the PATH. Missing: a failure under CI, a skip otherwise
+/// ([`skip::require`]); `false` means the test must return now.
+#[must_use = "a test whose tool is missing must return at once"]
 pub fn require_tool(tool: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()));
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is required for this test (scripts/install-peers.sh installs it)");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (scripts/install-peers.sh installs it)");
-    }
-    found
+    let check = if found {
+        Ok(())
+    } else {
+        Err("not on the PATH (scripts/install-peers.sh installs it)".to_string())
+    };
+    skip::require(tool, check)
 }
 
 /// A child process with its stdout and stderr read as lines.
