@@ -5,7 +5,9 @@
 
 use crate::harness;
 
-use harness::{assert_nothing_before_sentinel, skip, Member, Peer, TestServer, WAIT};
+use harness::{
+    assert_nothing_before_sentinel, challenge_code, skip, Member, Peer, TestServer, WAIT,
+};
 use nettool::chat::client::{self, ClientConfig, Incoming, Mode};
 use nettool::chat::ServerConfig;
 use nettool::echo;
@@ -99,16 +101,29 @@ async fn many_forged_sources_do_not_fill_the_registry() {
     cfg.udp.max_peers = 3;
     let server = TestServer::start(&[Proto::Udp], cfg).await;
     let (mut alice, mut bob) = Member::pair(server.addr, Proto::Udp).await;
-    // 300 sources × 7 datagrams, none of which ever proves its address.
-    let sources: Vec<StdSocket> = (0..300).map(|_| stranger(server.addr)).collect();
-    let mut count = 0;
+    // 300 sources × 7 datagrams, none of which ever proves its address. Each source
+    // waits for its challenge before the next one starts: that proves its datagrams
+    // reached the gate (none was lost to a full socket buffer) and were refused there.
+    let sources: Vec<UdpSocket> = (0..300)
+        .map(|_| UdpSocket::from_std(stranger(server.addr)).expect("tokio socket"))
+        .collect();
+    let (mut sent, mut challenged) = (0, 0);
+    let mut buf = [0u8; 2048];
     for s in &sources {
         for p in probes().iter().take(7) {
-            let _ = s.send(p);
-            count += 1;
+            if s.send(p).await.expect("send") == p.len() {
+                sent += 1;
+            }
         }
+        let n = timeout(WAIT, s.recv(&mut buf))
+            .await
+            .expect("a forged source is challenged in time")
+            .expect("recv");
+        // The answer to its first datagram (`hello there`): a challenge, not a welcome.
+        challenge_code(std::str::from_utf8(&buf[..n]).expect("a text line"));
+        challenged += 1;
     }
-    assert_eq!(count, 2100);
+    assert_eq!((sent, challenged), (2100, 300));
     alice.say("still here").await;
     bob.expect("alice: still here").await;
     // The one free slot is still free: carol joins...
