@@ -14,7 +14,18 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn ping(addr: SocketAddr, count: u64) -> (echo::PingSummary, Vec<String>) {
+/// The ping timeout where a ping must be lost: long, so that the replies that must come in
+/// time still do when the machine stalls this process (the lost ping costs the test
+/// this long).
+const LOST_AFTER: Duration = Duration::from_secs(2);
+/// The ping timeout where no ping may time out.
+const NEVER: Duration = WAIT;
+
+async fn ping(
+    addr: SocketAddr,
+    count: u64,
+    reply_wait: Duration,
+) -> (echo::PingSummary, Vec<String>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let l = lines.clone();
     let cfg = PingConfig {
@@ -23,12 +34,12 @@ async fn ping(addr: SocketAddr, count: u64) -> (echo::PingSummary, Vec<String>) 
         count,
         size: 64,
         interval: Duration::ZERO,
-        timeout: Duration::from_millis(100),
+        timeout: reply_wait,
         secure: Default::default(),
         datagrams: false,
     };
     let summary = timeout(
-        WAIT,
+        WAIT + reply_wait * count as u32,
         echo::ping(&cfg, move |r| l.lock().unwrap().push(r.to_string())),
     )
     .await
@@ -54,8 +65,8 @@ async fn a_late_tcp_echo_is_a_lost_ping_then_skipped() {
             s.write_all(&buf).await.unwrap();
         }
     });
-    let (s, lines) = ping(addr, 3).await;
-    assert_eq!(lines[0], "seq=1: no reply within 100 ms");
+    let (s, lines) = ping(addr, 3, LOST_AFTER).await;
+    assert_eq!(lines[0], "seq=1: no reply within 2000 ms");
     for (i, l) in lines[1..].iter().enumerate() {
         let want = format!("64 bytes from {addr}: seq={} time=", i + 2);
         assert!(l.starts_with(&want), "{l}");
@@ -81,7 +92,7 @@ async fn a_reply_that_is_not_the_echo_reconnects() {
             });
         }
     });
-    let (s, lines) = ping(addr, 3).await;
+    let (s, lines) = ping(addr, 3, NEVER).await;
     assert_eq!(
         lines,
         (1..=3)
@@ -104,7 +115,7 @@ async fn a_server_that_closes_mid_run_ends_it_with_the_summary_so_far() {
         s.read_exact(&mut buf).await.unwrap();
         // Closes instead of answering the second.
     });
-    let (s, lines) = ping(addr, 5).await;
+    let (s, lines) = ping(addr, 5, NEVER).await;
     assert_eq!(lines.len(), 1);
     assert_eq!((s.sent, s.received), (1, 1));
     assert_eq!(

@@ -35,8 +35,21 @@ async fn echo_server(lab: &Lab, stop: &CancellationToken) -> SocketAddr {
     local
 }
 
-/// `nettool echo ADDR --proto P -c N --json` inside the lab: the summary.
-async fn ping_inside(lab: &Lab, addr: SocketAddr, proto: &str, count: u32) -> serde_json::Value {
+/// How long a ping waits for its reply where every reply must come (a perfect link): a
+/// stalled process on a busy machine must not turn into a lost ping.
+const NO_LOSS_WAIT: &str = "5s";
+/// ...and where none can come (total loss): each ping waits it out, and a stall only
+/// makes the wait longer.
+const ALL_LOST_WAIT: &str = "200ms";
+
+/// `nettool echo ADDR --proto P -c N -W WAIT --json` inside the lab: the summary.
+async fn ping_inside(
+    lab: &Lab,
+    addr: SocketAddr,
+    proto: &str,
+    count: u32,
+    wait: &str,
+) -> serde_json::Value {
     let args: Vec<String> = [
         &addr.to_string(),
         "--proto",
@@ -46,7 +59,7 @@ async fn ping_inside(lab: &Lab, addr: SocketAddr, proto: &str, count: u32) -> se
         "-i",
         "10ms",
         "-W",
-        "300ms",
+        wait,
         "--json",
     ]
     .iter()
@@ -96,7 +109,7 @@ async fn tcp_echo_round_trips_through_a_perfect_link_and_everything_is_removed()
     let lab = lab("");
     let stop = CancellationToken::new();
     let addr = echo_server(&lab, &stop).await;
-    let s = ping_inside(&lab, addr, "tcp", 5).await;
+    let s = ping_inside(&lab, addr, "tcp", 5, NO_LOSS_WAIT).await;
     assert_eq!(s["received"], 5);
     assert_eq!(s["lost"], 0);
     let c = lab.counts();
@@ -121,7 +134,7 @@ async fn udp_through_total_loss_gets_nothing_and_the_counts_say_so() {
     let lab = lab("loss=100%");
     let stop = CancellationToken::new();
     let addr = echo_server(&lab, &stop).await;
-    let s = ping_inside(&lab, addr, "udp", 10).await;
+    let s = ping_inside(&lab, addr, "udp", 10, ALL_LOST_WAIT).await;
     assert_eq!(s["received"], 0);
     assert_eq!(s["lost"], 10);
     let c = lab.stop();
@@ -140,7 +153,7 @@ async fn udp_counts_match_exactly_on_a_perfect_link() {
     let lab = lab("");
     let stop = CancellationToken::new();
     let addr = echo_server(&lab, &stop).await;
-    let s = ping_inside(&lab, addr, "udp", 20).await;
+    let s = ping_inside(&lab, addr, "udp", 20, NO_LOSS_WAIT).await;
     assert_eq!(s["received"], 20);
     let c = lab.stop();
     stop.cancel();

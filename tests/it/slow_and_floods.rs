@@ -347,7 +347,6 @@ async fn slowloris_peers_are_timed_out_and_idle_members_are_not() {
 async fn a_connection_flood_beyond_the_cap_is_refused_and_members_carry_on() {
     let mut cfg = ServerConfig::default();
     cfg.tcp.max_conns = 4;
-    cfg.tcp.detect = Duration::from_millis(100);
     let server = TestServer::start(&[Proto::Tcp], cfg).await;
     let (mut alice, mut bob) = Member::pair(server.addr, Proto::Tcp).await;
     let idle1 = TcpText::connect(server.addr).await;
