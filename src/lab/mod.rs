@@ -96,7 +96,8 @@ impl LabConfig {
     }
 }
 
-/// Serialises subnet choice and namespace creation among labs of this process.
+/// Serialises subnet choice and namespace creation among labs of this process (the
+/// flock of [`netns::pick_lock`] does it among processes).
 static SETUP: Mutex<()> = Mutex::new(());
 
 /// A running lab.
@@ -117,6 +118,7 @@ impl Lab {
         let pid = std::process::id();
         let (ns, n) = {
             let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+            let _machine = netns::pick_lock()?;
             let n = netns::pick_subnet(pid)?;
             (
                 netns::Netns::create(&format!("{}{pid}-{n}", netns::PREFIX))?,

@@ -8,6 +8,8 @@
 //! without cleaning up (e.g. SIGKILL). A TUN device needs no sweeping: the kernel removes
 //! it when its last file descriptor closes.
 
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -84,7 +86,26 @@ pub fn sweep_stale() -> io::Result<usize> {
     Ok(removed)
 }
 
-/// A free third octet for 10.213.N.0, starting from a pid-derived guess.
+/// Where the labs of every process on this machine take turns at [`pick_subnet`].
+const PICK_LOCK: &str = "/run/nettool-lab.lock";
+
+/// The machine-wide lock to hold from [`pick_subnet`] until the namespace named for the
+/// chosen `N` exists: without it two processes (two test suites, two `nettool lab` runs)
+/// can both list the namespaces, see the same `N` free, and configure the same addresses.
+/// Released when dropped.
+pub fn pick_lock() -> io::Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PICK_LOCK)
+        .map_err(|e| io::Error::new(e.kind(), format!("{PICK_LOCK}: {e}")))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io::Error::other(format!("locking {PICK_LOCK}: {errno}")))
+}
+
+/// A free third octet for 10.213.N.0, starting from a pid-derived guess. Hold
+/// [`pick_lock`] across it and the namespace's creation.
 pub fn pick_subnet(pid: u32) -> io::Result<u8> {
     let taken: Vec<u8> = existing()?.into_iter().map(|(_, _, n)| n).collect();
     let start = (pid % 256) as u8;

@@ -233,8 +233,11 @@ async fn a_dead_labs_namespace_is_swept() {
     if !privileged() {
         return;
     }
-    // A pid above the kernel's maximum (4194304) can never be alive.
-    let stale = format!("{}4194399-250", netns::PREFIX);
+    // A pid above the kernel's maximum (4194304) can never be alive; this process's pid
+    // added to it makes the name ours alone, so that suites running at once (other
+    // worktrees) never create, or trip over, the same namespace.
+    let dead = 4_194_304 + std::process::id();
+    let stale = format!("{}{dead}-250", netns::PREFIX);
     netns::ip(&["netns", "add", &stale]).expect("create a stale namespace");
     let lab = lab("");
     assert!(!netns_exists(&stale), "stale namespace swept at start");
