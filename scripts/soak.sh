@@ -5,6 +5,7 @@
 # per sender at every receiver: TCP->TCP must be exact (no loss, no duplicate, in order);
 # what crosses UDP is counted and printed. The server's VmRSS after the joins and at the
 # end may grow at most SOAK_RSS_MIB MiB (default 16). Prints a summary (lines "soak: …").
+# (Every test run does a brief soak of its own: 40 + 40 members for 3 s.)
 #
 #   scripts/soak.sh                                   # the full soak, about 70 s
 #   SOAK_TCP=200 SOAK_UDP=200 SOAK_SECS=20 scripts/soak.sh

@@ -20,7 +20,7 @@
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
 //! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
-//! | [`soak`] | a bounded soak (ignored by default; `scripts/soak.sh`) |
+//! | [`soak`] | a soak: brief in every run, its full minute ignored by default (`scripts/soak.sh`) |
 //! | [`wire_props`] | property tests of the wire codecs |
 //!
 //! Helpers: [`harness`] (an in-process server, nettool members, raw text peers),

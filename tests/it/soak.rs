@@ -1,9 +1,6 @@
-//! A bounded soak (ignored by default; `scripts/soak.sh` runs it on the release build):
-//! a `nettool chat --proto both -l` child process with `SOAK_TCP` TCP and `SOAK_UDP` UDP
-//! members (default 500 + 500, joined through the library client), each sending
-//! `SOAK_RATE` numbered lines per second (default 0.2: 200 lines/s into the room, about
-//! 200 000 deliveries/s out, which two shared cores sustain) for `SOAK_SECS` seconds
-//! (default 60). Every line is counted per sender at every receiver:
+//! A soak: a `nettool chat --proto both -l` child process with TCP and UDP members
+//! (joined through the library client), each sending numbered lines at a steady rate.
+//! Every line is counted per sender at every receiver:
 //! - TCP to TCP: zero lost, zero duplicated, in order per sender (asserted);
 //! - anything that crosses UDP: loss, reordering and duplicates counted and printed;
 //! - no member dropped, no error, the server alive throughout;
@@ -11,6 +8,13 @@
 //!   `SOAK_RSS_MIB` MiB (default 16) — a leak per message or per member would exceed it.
 //!
 //! Then SIGTERM: exit status 0.
+//!
+//! Two runs of it: a brief one in every test run (40 + 40 members, 0.5 lines/s each,
+//! 3 s: the whole path, so that it cannot rot), and the full one, ignored by default,
+//! that `scripts/soak.sh` runs on the release build: `SOAK_TCP` + `SOAK_UDP` members
+//! (default 500 + 500), `SOAK_RATE` lines/s each (default 0.2: 200 lines/s into the room,
+//! about 200 000 deliveries/s out, which two shared cores sustain) for `SOAK_SECS`
+//! seconds (default 60).
 
 use crate::harness::env_num;
 use crate::harness::load_events::start_load;
@@ -32,14 +36,58 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// What one soak does.
+struct Soak {
+    tcp: usize,
+    udp: usize,
+    secs: f64,
+    rate: f64,
+    rss_bound_mib: f64,
+}
+
+impl Soak {
+    /// The brief soak of every test run (a debug build, on shared cores).
+    fn brief() -> Soak {
+        Soak {
+            tcp: 40,
+            udp: 40,
+            secs: 3.0,
+            rate: 0.5,
+            rss_bound_mib: 16.0,
+        }
+    }
+
+    /// The full soak: the environment's settings, or a minute of 500 + 500 members.
+    fn from_env() -> Soak {
+        Soak {
+            tcp: env_num("SOAK_TCP", 500),
+            udp: env_num("SOAK_UDP", 500),
+            secs: env_num("SOAK_SECS", 60.0),
+            rate: env_num("SOAK_RATE", 0.2),
+            rss_bound_mib: env_num("SOAK_RSS_MIB", 16.0),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_brief_soak_counts_every_line_and_memory_stays_flat() {
+    soak(Soak::brief()).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a minute of load: scripts/soak.sh runs it on the release build"]
 async fn soak_counts_every_line_and_memory_stays_flat() {
-    let tcp: usize = env_num("SOAK_TCP", 500);
-    let udp: usize = env_num("SOAK_UDP", 500);
-    let secs: f64 = env_num("SOAK_SECS", 60.0);
-    let rate: f64 = env_num("SOAK_RATE", 0.2);
-    let rss_bound_mib: f64 = env_num("SOAK_RSS_MIB", 16.0);
+    soak(Soak::from_env()).await;
+}
+
+async fn soak(settings: Soak) {
+    let Soak {
+        tcp,
+        udp,
+        secs,
+        rate,
+        rss_bound_mib,
+    } = settings;
     let n = tcp + udp;
     assert!(n >= 2, "a soak needs two members");
     let (server, addr) = chat_server_for(n).await;
