@@ -5,9 +5,9 @@
 //!
 //! How it ends: the peer closes (or breaks) its side; or the room closes ours (`/quit`,
 //! a full room, a slow reader), and then the peer gets the goodbye, a FIN, and
-//! [`CLOSE_LINGER`] to close its side before the connection is reset, so that netcat,
-//! which keeps its side open after a FIN, exits too; or the server shuts down, and the
-//! writer gets a bounded grace to flush.
+//! [`TcpConfig::close_linger`] (1 s) to close its side before the connection is reset,
+//! so that netcat, which keeps its side open after a FIN, exits too; or the server shuts
+//! down, and the writer gets a bounded grace to flush.
 
 use super::reader::{Input, Opening, PeerCodec, Reader};
 use super::tls::Io;
@@ -28,7 +28,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// How long a peer whose connection the server ends has to close its own side.
+/// How long a peer whose connection the server ends has to close its own side (the
+/// default [`TcpConfig::close_linger`]).
 pub(super) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// How the serving part of a connection ended.
@@ -181,7 +182,7 @@ pub(super) async fn run(
     }
     // An idle connection evicted at the cap is closed at once: its slot is wanted now.
     if matches!(end, End::Writer(true)) && !stats.evict.is_cancelled() {
-        linger(&mut reader).await;
+        linger(&mut reader, cfg.close_linger).await;
     }
     if !writer.is_finished() && timeout(cfg.grace, &mut writer).await.is_err() {
         tracing::info!("writer did not flush in time; closing");
@@ -226,8 +227,8 @@ async fn read_loop(
 
 /// The server has said goodbye and sent its FIN: wait (bounded) for the peer to close
 /// its side, reading and discarding what it still sends; if it does not, reset.
-async fn linger(reader: &mut Reader) {
-    let closed = timeout(CLOSE_LINGER, async {
+async fn linger(reader: &mut Reader, close_linger: Duration) {
+    let closed = timeout(close_linger, async {
         while !matches!(reader.next().await, Input::Closed(_)) {}
     })
     .await;

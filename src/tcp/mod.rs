@@ -80,6 +80,9 @@ pub struct TcpConfig {
     pub grace: Duration,
     /// Serve TLS (the handshake first, within `handshake_timeout`), or plain TCP.
     pub tls: Option<tls::TlsServer>,
+    /// How long a peer whose connection the server ends (`/quit`, a full room, a slow
+    /// reader) has to close its own side before the connection is reset.
+    pub close_linger: Duration,
 }
 
 /// Default [`TcpConfig::queue`].
@@ -107,6 +110,7 @@ impl Default for TcpConfig {
             line_timeout: DEFAULT_LINE_TIMEOUT,
             grace: Duration::from_secs(5),
             tls: None,
+            close_linger: conn::CLOSE_LINGER,
         }
     }
 }
