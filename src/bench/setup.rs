@@ -117,16 +117,20 @@ fn udp_once(cfg: &SetupConfig) -> io::Result<bool> {
     s.set_read_timeout(Some(cfg.timeout))?;
     s.send(b"x")?;
     let mut b = [0u8; 16];
-    match s.recv(&mut b) {
-        Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
+    loop {
+        return match s.recv(&mut b) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            // Stopped and continued (Ctrl-Z, fg): a receive with a timeout fails so.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(e),
+        };
     }
 }

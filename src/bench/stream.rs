@@ -337,6 +337,8 @@ fn fetch_report(sock: &UdpSocket, session: u32) -> io::Result<UdpReport> {
                 {
                     break
                 }
+                // Stopped and continued (Ctrl-Z, fg): a receive with a timeout fails so.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }

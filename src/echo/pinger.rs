@@ -222,6 +222,8 @@ impl Pinger {
                         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                             return Ok(Outcome::Unreachable)
                         }
+                        // Stopped and continued (Ctrl-Z, fg): wait on for what is left.
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
                     }
                 }

@@ -203,3 +203,77 @@ async fn the_stream_sink_counts_instead_of_echoing(proto: Proto) {
 }
 
 per_proto!(the_stream_sink_counts_instead_of_echoing);
+
+/// The state letter (`R`, `S`, `T`...) of `pid`'s thread named `name`, if there is one.
+fn thread_state(pid: u32, name: &str) -> Option<char> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        if comm.trim_end() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+        stat.rsplit_once(") ")?.1.chars().next()
+    })
+}
+
+/// Ctrl-Z, then `fg`: in a process stopped and continued, a blocking receive with a
+/// timeout fails with EINTR (signal(7)), even with no signal handler. `nettool echo` must
+/// wait on for its reply, not end on "Interrupted system call".
+async fn a_ping_client_stopped_and_continued_waits_on(proto: Proto) {
+    use crate::harness::Peer;
+    use crate::process::{nettool, Proc};
+    // A peer that takes every ping and never answers.
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = match proto {
+        Proto::Udp => udp.local_addr().unwrap(),
+        _ => tcp.local_addr().unwrap(),
+    }
+    .to_string();
+    let p = proto.to_string();
+    let args = [
+        "echo", &addr, "--proto", &p, "-c", "2", "-W", "1s", "-i", "0",
+    ];
+    let mut ping = Proc::spawn("ping", nettool(), &args);
+    // The first ping has arrived...
+    let mut buf = [0u8; 64];
+    let _held = match proto {
+        Proto::Udp => {
+            timeout(WAIT, udp.recv(&mut buf)).await.unwrap().unwrap();
+            None
+        }
+        _ => {
+            let (mut s, _) = timeout(WAIT, tcp.accept()).await.unwrap().unwrap();
+            timeout(WAIT, s.read_exact(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            Some(s)
+        }
+    };
+    // ...and the ping thread sleeps in its receive (bounded wait for that, polling /proc).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while thread_state(ping.pid(), "ping") != Some('S') {
+        assert!(tokio::time::Instant::now() < deadline, "never waiting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ping.signal("STOP").await;
+    ping.signal("CONT").await;
+    for seq in 1..=2 {
+        ping.expect(&format!("seq={seq}: no reply within 1000 ms"))
+            .await;
+    }
+    ping.expect(&format!("--- {addr} {proto} echo ---")).await;
+    ping.expect("2 sent, 0 received, 100.0% loss (0 late)")
+        .await;
+    let said = ping.stderr_containing("nettool: ").await;
+    assert_eq!(
+        said,
+        format!("nettool: no reply from {proto} {addr} (2 sent)")
+    );
+    assert_eq!(ping.exit().await.code(), Some(1));
+}
+
+// The blocking sockets of the TCP and UDP pings (QUIC's waits are the runtime's).
+per_proto!(a_ping_client_stopped_and_continued_waits_on: tcp, udp);
