@@ -101,6 +101,17 @@ fn link_exists(name: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Wait (bounded, polling) until `gone` holds. A TUN device goes when its last
+/// descriptor is closed, and a child process being spawned at that moment holds a copy
+/// until its exec: on a busy machine the device can outlive the lab by a moment.
+async fn until_gone(what: &str, gone: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !gone() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} not removed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn tcp_echo_round_trips_through_a_perfect_link_and_everything_is_removed() {
     if !privileged() {
@@ -123,7 +134,7 @@ async fn tcp_echo_round_trips_through_a_perfect_link_and_everything_is_removed()
     lab.stop();
     stop.cancel();
     assert!(!netns_exists(&ns), "namespace removed");
-    assert!(!link_exists(&format!("nl{pid}-{n}h")), "host TUN removed");
+    until_gone("host TUN", || !link_exists(&format!("nl{pid}-{n}h"))).await;
 }
 
 #[tokio::test]
