@@ -114,11 +114,13 @@ impl Lab {
     /// addresses, and start moving packets.
     pub fn start(cfg: &LabConfig) -> Result<Lab, LabError> {
         access::check().map_err(LabError::Privilege)?;
-        netns::sweep_stale()?;
         let pid = std::process::id();
         let (ns, n) = {
             let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
             let _machine = netns::pick_lock()?;
+            // Under the locks: two labs sweeping at once would both delete the same
+            // stale namespace, and one of them fail.
+            netns::sweep_stale()?;
             let n = netns::pick_subnet(pid)?;
             (
                 netns::Netns::create(&format!("{}{pid}-{n}", netns::PREFIX))?,

@@ -212,12 +212,18 @@ async fn sigterm_stops_the_command_and_removes_the_namespace() {
         .expect("nettool lab runs");
     let pid = child.id().expect("pid");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    // The banner is printed once the link is up.
-    let banner = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+    // The banner is printed once the link is up (after any line about stale labs swept).
+    let banner = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.starts_with("nettool lab: link ") {
+                return line;
+            }
+        }
+        panic!("stderr ended before the banner");
+    };
+    let banner = tokio::time::timeout(Duration::from_secs(10), banner)
         .await
-        .expect("banner in time")
-        .expect("read")
-        .expect("a line");
+        .expect("banner in time");
     assert!(banner.contains("host is 10.213."), "{banner}");
     let ours = |pid: u32| {
         netns::existing()
