@@ -155,8 +155,12 @@ async fn bench_parts_report_json_and_plots() {
         "rtt",
         "setup",
         "fanout",
+        "--proto",
+        "tcp,udp",
+        // Long enough that a member stalled for a few hundred ms (a busy machine, the
+        // flaky hunt's stalls) still sends: at 300 ms one run in the hunt saw sent = 0.
         "--duration",
-        "300ms",
+        "1s",
         "--setup-count",
         "20",
         "--clients",
