@@ -143,6 +143,11 @@ pub struct ChatLimits {
     /// within this long.
     #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_HANDSHAKE_TIMEOUT.into())]
     handshake_timeout: Dur,
+    /// TCP: how long a silent new connection is waited for before it is taken for a text
+    /// peer that listens first (and welcomed). A nettool client's preamble must come
+    /// within it: raise it on a path whose round trip comes near it.
+    #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_DETECT.into())]
+    detect: Dur,
     /// TCP: a peer holding an incomplete line or frame this long is disconnected.
     #[arg(long, value_parser = duration, default_value_t = tcp::DEFAULT_LINE_TIMEOUT.into())]
     line_timeout: Dur,
@@ -191,6 +196,7 @@ impl From<&ChatLimits> for chat::ServerConfig {
                 slow: l.slow.into(),
                 sndbuf: l.sndbuf,
                 coalesce: *l.coalesce,
+                detect: *l.detect,
                 handshake_timeout: *l.handshake_timeout,
                 line_timeout: *l.line_timeout,
                 ..Default::default()
@@ -254,6 +260,7 @@ mod tests {
         let long = Cli::try_parse_from(["nettool", "chat", "-l", "--coalesce", "2s"]);
         let err = long.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("2s: at most 1s"), "{err}");
+        assert_eq!(cfg.tcp.detect, def.tcp.detect);
         assert_eq!(cfg.tcp.handshake_timeout, def.tcp.handshake_timeout);
         assert_eq!(cfg.tcp.line_timeout, def.tcp.line_timeout);
         assert_eq!(cfg.udp.max_datagram, def.udp.max_datagram);

@@ -90,6 +90,11 @@ pub const DEFAULT_QUEUE: usize = 1024;
 /// Default [`TcpConfig::queue_bytes`].
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
 /// Default [`TcpConfig::handshake_timeout`].
+/// Default of [`TcpConfig::detect`]: a nettool client's preamble follows the banner
+/// after one round trip, so it is late only on a path slower than this (or a stalled
+/// host); a text peer that listens first gets its welcome after it.
+pub const DEFAULT_DETECT: Duration = Duration::from_millis(500);
+/// Default of [`TcpConfig::handshake_timeout`].
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`TcpConfig::line_timeout`].
 pub const DEFAULT_LINE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,7 +110,7 @@ impl Default for TcpConfig {
             slow: SlowPolicy::default(),
             sndbuf: None,
             coalesce: writer::DEFAULT_COALESCE,
-            detect: Duration::from_millis(500),
+            detect: DEFAULT_DETECT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             line_timeout: DEFAULT_LINE_TIMEOUT,
             grace: Duration::from_secs(5),

@@ -11,7 +11,7 @@ use super::stall::{Guarded, TimedOut};
 use super::tls::ReadSide;
 use super::tracker::ConnStats;
 use crate::transport::Format;
-use crate::wire::binary::{FrameCodec, WireError};
+use crate::wire::binary::{FrameCodec, WireError, PREAMBLE};
 use crate::wire::text::{LineCodec, LineParser};
 use crate::wire::{ClientMsg, LeaveReason};
 use bytes::BytesMut;
@@ -29,6 +29,12 @@ use tokio_util::codec::{Decoder, FramedRead};
 const MAX_MALFORMED: u32 = 8;
 /// What a text peer holding an incomplete line too long is told.
 pub(super) const LINE_TIMED_OUT: &str = "timed out: incomplete line";
+/// What a nettool client whose preamble came after the detect window is told (it was
+/// taken for a text peer; its frames would read as lines of garbage): the connection is
+/// closed, nothing it sent reaches the room.
+pub(super) const LATE_PREAMBLE: &str = "a nettool preamble after the server's detect window: \
+     this connection was taken for a text peer; connect again (on a slow path, the server's \
+     --detect is too short)";
 /// What a nettool peer holding an incomplete frame too long is told.
 pub(super) const FRAME_TIMED_OUT: &str = "timed out: incomplete frame";
 
@@ -69,6 +75,8 @@ pub(super) enum Item {
     Refused(String),
     /// A frame that is well delimited but does not decode.
     Malformed(String),
+    /// A text peer's line that is a nettool client's preamble: it came too late.
+    LatePreamble,
 }
 
 /// A peer's bytes in its format: text lines parsed into messages (numbered by the
@@ -124,6 +132,8 @@ fn frame(decoded: Result<ClientMsg, WireError>) -> Item {
 
 fn text(parser: &mut LineParser, line: Result<String, WireError>) -> Item {
     match line {
+        // No text peer starts a line with NUL; a nettool client does, with its preamble.
+        Ok(line) if PREAMBLE.strip_suffix(b"\n") == Some(line.as_bytes()) => Item::LatePreamble,
         Ok(line) => match parser.parse(&line) {
             Ok(Some(msg)) => Item::Msg(msg),
             Ok(None) => Item::Blank,
@@ -234,6 +244,7 @@ impl Reader {
                 Ok(Item::Msg(msg)) => Input::Message(msg),
                 Ok(Item::Blank) => continue,
                 Ok(Item::Refused(why)) => Input::Refused(why),
+                Ok(Item::LatePreamble) => self.refuse_and_close(LATE_PREAMBLE.into()),
                 Ok(Item::Malformed(why)) => {
                     self.malformed += 1;
                     if self.malformed > MAX_MALFORMED {
@@ -310,6 +321,7 @@ mod tests {
                 Item::Blank => "blank".into(),
                 Item::Refused(why) => format!("refused {why}"),
                 Item::Malformed(why) => format!("malformed {why}"),
+                Item::LatePreamble => "late preamble".into(),
             })
             .collect();
         assert_eq!(

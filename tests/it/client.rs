@@ -171,7 +171,11 @@ async fn udp_client_retries_hello_when_the_first_is_lost() {
 #[tokio::test]
 async fn tcp_client_waits_for_a_late_banner() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let detect = Duration::from_millis(200);
+    // The client waits 3 × detect for the banner; it comes at 1.5 × detect, after the
+    // detect window and 1.5 s before the wait ends: a stall of the whole process (the
+    // flaky hunt's 450 ms) on the way cannot make it late. (At 200 ms, 2× then 3×, one
+    // stalled run in 5 saw the client give up first.)
+    let detect = Duration::from_secs(1);
     let cfg = ClientConfig {
         addr: listener.local_addr().unwrap(),
         proto: Proto::Tcp,
@@ -181,7 +185,7 @@ async fn tcp_client_waits_for_a_late_banner() {
     let (_stdin, _out, _task) = spawn_client(cfg);
     let (mut sock, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
     // The late banner is the scenario itself, not a wait for an event.
-    tokio::time::sleep(detect * 2).await;
+    tokio::time::sleep(detect * 3 / 2).await;
     let banner = format!("{}\n", nettool::wire::text::banner());
     sock.write_all(banner.as_bytes()).await.unwrap();
     let mut preamble = vec![0u8; binary::PREAMBLE.len()];

@@ -41,6 +41,7 @@ mod client;
 mod client_ends;
 mod cluster;
 mod cluster_faults;
+mod detect;
 mod echo;
 mod echo_timeouts;
 mod faults;

@@ -155,6 +155,23 @@ async fn upgrade(lines: Framed<Stream, LineCodec>, cfg: &ClientConfig) -> Result
         })
         .await?;
     let (tx, rx) = framed.split();
+    // A nettool server's frames start with a length below 16 MiB, so with a NUL byte: a
+    // first "frame" too large to be one is a text line, the server having taken us for
+    // a text peer (our preamble came after its detect window).
+    let mut first = true;
+    let rx = rx.map(move |r| {
+        let was_first = std::mem::replace(&mut first, false);
+        match r {
+            Err(WireError::TooLarge { .. }) if was_first => Err(WireError::Io(
+                std::io::Error::other(
+                    "the server took this client for a text peer (our preamble came after \
+                     its detect window: a slow path, or a stalled host); connect again, or \
+                     raise the server's --detect",
+                ),
+            )),
+            r => r,
+        }
+    });
     let rx = rx.filter_map(|r| async move {
         match r {
             Ok(Ok(m)) => Some(Ok(Incoming::Msg(m))),
