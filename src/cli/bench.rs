@@ -128,7 +128,8 @@ pub struct BenchArgs {
     /// as the chat server runs by default].
     #[arg(long, value_parser = coalesce_window, default_value = "0")]
     coalesce: Dur,
-    /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset).
+    /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset);
+    /// with --servers, every server and bare peer on CPU 0, the broker and load on CPU 1.
     #[arg(long)]
     pin: bool,
     /// Capacity: members per protocol (TCP and UDP each).
@@ -213,6 +214,7 @@ impl BenchArgs {
             broker: self.broker.clone(),
             floor: self.bus_floor.clone(),
             floor_beside: self.floor_beside,
+            pin: self.pin,
         }))
     }
 

@@ -27,10 +27,17 @@ pub(super) struct Routed {
 
 impl Broker {
     /// Start `nats-server` from the PATH (on CPU `cpu` if given).
-    pub(super) fn start() -> Result<Broker> {
+    pub(super) fn start(cpu: Option<usize>) -> Result<Broker> {
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", &c.to_string(), "nats-server"]);
+                cmd
+            }
+            None => Command::new("nats-server"),
+        };
         let mut child = Reaped(
-            Command::new("nats-server")
-                .args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1"])
+            cmd.args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -4,7 +4,7 @@
 //! delivery of each server, and the broker's CPU per message it routed.
 //!
 //! The bus's own cost is set against a **floor measured in the same run**: N bare
-//! async-nats peers (`examples/bus_floor.rs`, nothing of nettool's) on the same broker,
+//! async-nats peers (`scripts/bus_floor.rs`, nothing of nettool's) on the same broker,
 //! each publishing and receiving at the rates of one server of the cluster. A server's
 //! *extra* CPU is its CPU minus what its deliveries would have cost at the single
 //! server's CPU per delivery; the figure reported is extra ÷ floor (target ≤ 1.25).
@@ -51,7 +51,14 @@ pub struct ClusterBenchConfig {
     /// Run the bare peers *beside* the cluster layout, measured over the same window
     /// (both under the same contention), instead of after it, alone.
     pub floor_beside: bool,
+    /// Pin: every nettool server and bare peer on CPU 0, the broker and the load on
+    /// CPU 1 (taskset), so both layouts get one core for the servers.
+    pub pin: bool,
 }
+
+/// The CPU the servers and the bare peers run on with `pin`; the broker and load take the other.
+const SERVER_CPU: usize = 0;
+const LOAD_CPU: usize = 1;
 
 const WARMUP: Duration = Duration::from_millis(800);
 /// Chat text bytes per line: with the nickname, numbers and framing, a frame of about
@@ -66,7 +73,7 @@ pub async fn run(cfg: &ClusterBenchConfig) -> Result<ClusterReport> {
     }
     let ours = match &cfg.broker {
         Some(_) => None,
-        None => Some(broker::Broker::start()?),
+        None => Some(broker::Broker::start(cfg.pin.then_some(LOAD_CPU))?),
     };
     let url = match (&cfg.broker, &ours) {
         (Some(u), _) => u.clone(),
@@ -74,6 +81,9 @@ pub async fn run(cfg: &ClusterBenchConfig) -> Result<ClusterReport> {
         (None, None) => unreachable!("started above"),
     };
     let tag = now_us() % 1_000_000;
+    if cfg.pin {
+        super::child::pin_self(LOAD_CPU);
+    }
     let (single, _) = layout(cfg, None, &url, tag, ours.as_ref(), None)
         .await
         .context("one server")?;
@@ -95,7 +105,7 @@ pub async fn run(cfg: &ClusterBenchConfig) -> Result<ClusterReport> {
     match (floor_beside, exe) {
         (Some(f), _) => report.set_floor(f),
         (None, Some(exe)) => {
-            let f = floor(&exe, &url, tag, rates, cfg.duration)
+            let f = floor(&exe, &url, tag, rates, cfg.duration, cfg.pin)
                 .await
                 .context("bus_floor")?;
             report.set_floor(f);
@@ -157,7 +167,7 @@ async fn layout(
         if servers.is_some() {
             args.extend(["--cluster", url, "--room", &room, "--name", &name]);
         }
-        let child = ChildServer::spawn_pinned(&cfg.exe, &args, None)?;
+        let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(SERVER_CPU))?;
         children.push((name.clone(), child));
     }
     let load_cfg = LoadConfig {
@@ -175,6 +185,7 @@ async fn layout(
             tag,
             rates,
             WARMUP + cfg.duration + Duration::from_secs(1),
+            cfg.pin,
         )?,
         None => Vec::new(),
     };
@@ -279,23 +290,10 @@ async fn floor(
     tag: u64,
     rates: Vec<f64>,
     duration: Duration,
+    pin: bool,
 ) -> Result<Floor> {
-    let subject = format!("floor{tag}");
-    let secs = (WARMUP + duration + Duration::from_millis(300))
-        .as_secs_f64()
-        .to_string();
-    let size = FLOOR_SIZE.to_string();
-    let mut peers = Vec::new();
-    for r in &rates {
-        let rate = r.to_string();
-        let child = std::process::Command::new(exe)
-            .args([url, &subject, &rate, &secs, &size])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        peers.push(Reaped(child));
-    }
+    let life = WARMUP + duration + Duration::from_millis(300);
+    let peers = spawn_floor(exe, url, tag, &rates, life, pin)?;
     tokio::time::sleep(WARMUP).await;
     let read =
         || -> Vec<Option<Duration>> { peers.iter().map(|p| cpu::process_cpu(p.0.id())).collect() };
@@ -324,6 +322,7 @@ fn spawn_floor(
     tag: u64,
     rates: &[f64],
     life: Duration,
+    pin: bool,
 ) -> Result<Vec<Reaped>> {
     let subject = format!("floor{tag}");
     let secs = life.as_secs_f64().to_string();
@@ -331,7 +330,15 @@ fn spawn_floor(
     let mut peers = Vec::new();
     for r in rates {
         let rate = r.to_string();
-        let child = std::process::Command::new(exe)
+        let mut cmd = match pin {
+            true => {
+                let mut c = std::process::Command::new("taskset");
+                c.args(["-c", &SERVER_CPU.to_string()]).arg(exe);
+                c
+            }
+            false => std::process::Command::new(exe),
+        };
+        let child = cmd
             .args([url, &subject, &rate, &secs, &size])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
