@@ -4,10 +4,9 @@
 //! 20 000 it publishes 20 per wake-up), receives everything the other peers publish there (`no_echo`), for
 //! `SECONDS`, then prints `published received` on stdout. `nettool bench fanout
 //! --servers N` runs N of them beside the same broker, at each server's rates, in the
-//! same run; by hand:
+//! same run; by hand (`scripts/bus-floor.sh` builds it when missing, then runs it):
 //!
-//!     cargo build --release --example bus_floor
-//!     target/release/examples/bus_floor nats://127.0.0.1:4222 floor 1000 10 64
+//!     scripts/bus-floor.sh nats://127.0.0.1:4222 floor 1000 10 64
 //!
 //! One thread, as `nettool chat -l` runs.
 
