@@ -42,7 +42,7 @@ pub use link::{check_url, Auth};
 
 use crate::transport::{Event, EventTx, PeerId};
 use async_nats::Client;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use outbox::{Counters, Outbox, RelaySink};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -223,17 +223,17 @@ impl Cluster {
                 },
                 msg = sub.next() => {
                     let Some(msg) = msg else { break };
-                    match others.receive(&msg.payload, Instant::now(), c, &mut out) {
-                        Ok(todo) => {
-                            if todo.roster {
-                                gen += 1;
-                                outbox.roster(gen);
-                            }
-                            for of in todo.ask {
-                                outbox.control(bus::Kind::RosterPlease { of });
-                            }
+                    // Every publication the client has already read goes to the room in
+                    // one go: one round there, not one per publication.
+                    let now = Instant::now();
+                    let mut next = Some(msg);
+                    let mut taken = 0;
+                    while let Some(msg) = next.take() {
+                        receive(&mut others, &outbox, &msg.payload, now, &mut gen, &mut out);
+                        taken += 1;
+                        if taken < DRAIN {
+                            next = sub.next().now_or_never().flatten();
                         }
-                        Err(e) => tracing::warn!(error = %e, "cluster: a publication was refused"),
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -274,6 +274,32 @@ impl Cluster {
             "cluster closed"
         );
         Ok(())
+    }
+}
+
+/// Publications read off the subscription at most before their events go to the room.
+const DRAIN: usize = 256;
+
+/// One publication of another server: its events into `out`, and what it asks of us.
+fn receive(
+    others: &mut others::Others,
+    outbox: &Outbox,
+    payload: &bytes::Bytes,
+    now: Instant,
+    gen: &mut u64,
+    out: &mut Vec<Event>,
+) {
+    match others.receive(payload, now, &outbox.counters, out) {
+        Ok(todo) => {
+            if todo.roster {
+                *gen += 1;
+                outbox.roster(*gen);
+            }
+            for of in todo.ask {
+                outbox.control(bus::Kind::RosterPlease { of });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cluster: a publication was refused"),
     }
 }
 
