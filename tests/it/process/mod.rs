@@ -43,6 +43,15 @@ pub fn require_tool(tool: &str) -> bool {
     skip::require(tool, check)
 }
 
+/// Whether `setpriv` (util-linux) is on the PATH, to tie children's lives to the test's.
+fn has_setpriv() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("setpriv").is_file()))
+    })
+}
+
 /// A child process with its stdout and stderr read as lines.
 pub struct Proc {
     pub name: String,
@@ -62,8 +71,20 @@ impl Proc {
     }
 
     /// [`Proc::spawn`] with these environment variables.
+    ///
+    /// The child dies with the test: killed when the `Proc` is dropped (a failing test
+    /// unwinds through it), and — through `setpriv --pdeathsig KILL` where util-linux
+    /// has it — when the thread that started it ends, even if the test binary itself is
+    /// killed, so no test leaves a server or a broker behind.
     pub fn spawn_env(name: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut child = Command::new(program)
+        let mut cmd = if has_setpriv() {
+            let mut c = Command::new("setpriv");
+            c.args(["--pdeathsig", "KILL", "--", program]);
+            c
+        } else {
+            Command::new(program)
+        };
+        let mut child = cmd
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
