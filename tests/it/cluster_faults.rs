@@ -96,7 +96,7 @@ async fn a_broker_down_at_start_is_waited_for_and_local_chat_works_meanwhile() {
 
 /// `nettool chat -l --cluster URL` with `env`, which must exit 1 with one line
 /// containing `want`.
-async fn refused(url: &str, env: &[(&str, &str)], want: &str) {
+pub async fn refused(url: &str, env: &[(&str, &str)], want: &str) {
     let mut cmd = tokio::process::Command::new(nettool());
     cmd.args(["chat", "-l", "127.0.0.1:0", "--cluster", url]);
     for var in [
@@ -106,7 +106,9 @@ async fn refused(url: &str, env: &[(&str, &str)], want: &str) {
     ] {
         cmd.env_remove(var);
     }
-    cmd.envs(env.iter().copied()).env("RUST_LOG", "error");
+    cmd.envs(env.iter().copied())
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(15), cmd.output())
         .await
         .expect("exits in time")

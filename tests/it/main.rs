@@ -16,7 +16,7 @@
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
-//! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured |
+//! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured; [`cluster_broker`]: a slow consumer, a token, TLS |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
 //! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
@@ -40,6 +40,7 @@ mod cli;
 mod client;
 mod client_ends;
 mod cluster;
+mod cluster_broker;
 mod cluster_faults;
 mod detect;
 mod echo;
