@@ -178,9 +178,15 @@ pub(super) fn explain(url: &str, e: &async_nats::ConnectError) -> String {
     let why = std::error::Error::source(e)
         .map(|s| s.to_string())
         .unwrap_or_else(|| e.to_string());
+    // rustls says why a certificate was refused; whatever the kind the client gave it
+    // (a nats:// URL is upgraded to TLS when the broker requires it), that is the news.
+    let untrusted = why.contains("certificate");
     match e.kind() {
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => format!(
             "the broker at {url} refused this server's credentials (from {USER_ENV}/{PASSWORD_ENV} or {TOKEN_ENV}; none set means none sent)"
+        ),
+        _ if untrusted => format!(
+            "TLS to the broker at {url} failed: its certificate is not trusted ({CA_ENV} names a PEM file of the CAs to trust): {why}"
         ),
         ConnectErrorKind::Tls => format!("TLS to the broker at {url} failed: {why}"),
         ConnectErrorKind::Io if url.starts_with("tls://") && !transient(e) => {
