@@ -162,13 +162,13 @@ async fn upgrade(lines: Framed<Stream, LineCodec>, cfg: &ClientConfig) -> Result
     let rx = rx.map(move |r| {
         let was_first = std::mem::replace(&mut first, false);
         match r {
-            Err(WireError::TooLarge { .. }) if was_first => Err(WireError::Io(
-                std::io::Error::other(
+            Err(WireError::TooLarge { .. }) if was_first => {
+                Err(WireError::Io(std::io::Error::other(
                     "the server took this client for a text peer (our preamble came after \
                      its detect window: a slow path, or a stalled host); connect again, or \
                      raise the server's --detect",
-                ),
-            )),
+                )))
+            }
             r => r,
         }
     });
