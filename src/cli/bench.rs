@@ -215,6 +215,7 @@ impl BenchArgs {
             floor: self.bus_floor.clone(),
             floor_beside: self.floor_beside,
             pin: self.pin,
+            coalesce: *self.coalesce,
         }))
     }
 
@@ -274,6 +275,7 @@ mod tests {
     use super::super::{Cli, Cmd};
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[test]
     fn defaults_are_the_library_defaults() {
@@ -309,6 +311,31 @@ mod tests {
             e.to_string(),
             "slow readers are TCP members: use --proto tcp"
         );
+    }
+
+    #[test]
+    fn the_cluster_bench_takes_the_window_and_servers_it_is_given() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Cmd::Bench(a) = cli.cmd else {
+                panic!("not bench")
+            };
+            a.cluster_config().unwrap()
+        };
+        assert!(parse(&["nettool", "bench", "fanout"]).is_none());
+        let c = parse(&[
+            "nettool",
+            "bench",
+            "fanout",
+            "--servers",
+            "3",
+            "--coalesce",
+            "2ms",
+        ])
+        .expect("a cluster layout");
+        assert_eq!((c.servers, c.coalesce), (3, Duration::from_millis(2)));
+        let c = parse(&["nettool", "bench", "fanout", "--servers", "2"]).expect("a cluster");
+        assert_eq!(c.coalesce, Duration::ZERO);
     }
 
     #[test]

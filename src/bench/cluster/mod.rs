@@ -54,6 +54,9 @@ pub struct ClusterBenchConfig {
     /// Pin: every nettool server and bare peer on CPU 0, the broker and the load on
     /// CPU 1 (taskset), so both layouts get one core for the servers.
     pub pin: bool,
+    /// Every server's `--coalesce` window (zero: the room's rounds only), so the two
+    /// layouts can be compared at equal batching.
+    pub coalesce: Duration,
 }
 
 /// The CPU the servers and the bare peers run on with `pin`; the broker and load take the other.
@@ -164,6 +167,8 @@ async fn layout(
             "--udp-rate",
             "0",
         ];
+        let coalesce = format!("{}us", cfg.coalesce.as_micros());
+        args.extend(["--coalesce", &coalesce]);
         if servers.is_some() {
             args.extend(["--cluster", url, "--room", &room, "--name", &name]);
         }
