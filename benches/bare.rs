@@ -133,7 +133,14 @@ async fn quic_server(
     while let Some(inc) = ep.accept().await {
         tokio::spawn(async move {
             let Ok(conn) = inc.accept() else { return };
-            let Ok(conn) = conn.await else { return };
+            // 0.5-RTT, as nettool's echo server: 0-RTT streams answered in the first flight.
+            let conn = match conn.into_0rtt() {
+                Ok((c, _)) => c,
+                Err(c) => {
+                    let Ok(c) = c.await else { return };
+                    c
+                }
+            };
             loop {
                 tokio::select! {
                     bi = conn.accept_bi() => {
