@@ -214,7 +214,8 @@ impl ServerCertVerifier for AnyCert {
 }
 
 fn client_tls(resume: bool, alpn: &[u8]) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // nettool's provider (aws-lc-rs, its suite order), so the crypto is the same.
+    let provider = nettool::cert::provider(nettool::cert::Kx::PostQuantum);
     let mut c = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("versions")
