@@ -133,7 +133,14 @@ async fn quic_server(
     while let Some(inc) = ep.accept().await {
         tokio::spawn(async move {
             let Ok(conn) = inc.accept() else { return };
-            let Ok(conn) = conn.await else { return };
+            // 0.5-RTT, as nettool's echo server: 0-RTT streams answered in the first flight.
+            let conn = match conn.into_0rtt() {
+                Ok((c, _)) => c,
+                Err(c) => {
+                    let Ok(c) = c.await else { return };
+                    c
+                }
+            };
             loop {
                 tokio::select! {
                     bi = conn.accept_bi() => {
@@ -207,7 +214,8 @@ impl ServerCertVerifier for AnyCert {
 }
 
 fn client_tls(resume: bool, alpn: &[u8]) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // nettool's provider (aws-lc-rs, its suite order), so the crypto is the same.
+    let provider = nettool::cert::provider(nettool::cert::Kx::PostQuantum);
     let mut c = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("versions")

@@ -4,7 +4,10 @@
 # tokio-rustls program (benches/bare.rs) and, if QUINN_PERF points at quinn's own
 # `perf` binary (built from the quinn repository, see docs/quic-and-tls.md), its bulk
 # upload; then medians over the rounds and the ratios the figures are judged by.
-# Usage: scripts/quic-tls-compare.sh [ROUNDS]  (default 3). Build first:
+# Each round also measures TLS and QUIC setup with --classical (X25519 alone) beside the
+# post-quantum default. With LINK set (e.g. LINK="delay=20ms", needs root), setup is
+# also measured across the link lab, both key exchanges, where round trips dominate.
+# Usage: [LINK=SPEC] scripts/quic-tls-compare.sh [ROUNDS]  (default 3). Build first:
 #   cargo build --release && cargo bench --bench bare --no-run
 # On a shared machine wrap the measurement: scripts/quic-tls-compare.sh runs each round
 # under /work/tools/quiet when that exists.
@@ -30,15 +33,23 @@ for i in $(seq "$rounds"); do
   echo "round $i of $rounds" >&2
   "${quiet[@]}" bash -c "
     target/release/nettool bench rtt stream setup --json > '$out/nettool-$i.json'
+    target/release/nettool bench setup --proto tls,quic --classical --json > '$out/classical-$i.json'
     '$bare' --json > '$out/bare-$i.json'
     $(declare -f perf_round); QUINN_PERF='${QUINN_PERF:-}' perf_round '$out/perf-$i.json'
   "
 done
+if [ -n "${LINK:-}" ]; then
+  echo "setup across the link lab: $LINK" >&2
+  "${quiet[@]}" bash -c "
+    target/release/nettool bench setup --link '$LINK' --json > '$out/link.json'
+    target/release/nettool bench setup --link '$LINK' --proto tls,quic --classical --json > '$out/link-classical.json'
+  "
+fi
 python3 - "$out" "$rounds" <<'PY'
 import json, statistics as st, sys, os
 out, n = sys.argv[1], int(sys.argv[2])
 def load(k, i):
-    p = f"{out}/{k}-{i}.json"
+    p = f"{out}/{k}-{i}.json" if i != "" else f"{out}/{k}.json"
     return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
 rows = {}
 def add(name, v):
@@ -58,6 +69,9 @@ for i in range(1, n + 1):
                 add(f"nettool {proto} setup resumed p50 us", su["resumed"]["p50_us"])
             if su.get("zero_rtt"):
                 add(f"nettool {proto} setup 0-RTT p50 us", su["zero_rtt"]["p50_us"])
+    for proto, su in (load("classical", i) or {}).get("setup", {}).items():
+        if su and su.get("latency"):
+            add(f"nettool {proto} setup classical p50 us", su["latency"]["p50_us"])
     d = nt.get("rtt_datagrams")
     add("nettool quic datagram rtt p50 us", d and d["latency"]["p50_us"])
     for k, v in b.items():
@@ -69,6 +83,11 @@ for i in range(1, n + 1):
         bps = [x for x in bps if x]
         add("quinn perf upload Gbit/s", bps and st.mean(bps) / 1e9)
 med = {k: st.median(v) for k, v in rows.items()}
+for name in ("nettool", "classical"):
+    for proto, su in (load(name, 1) or {}).get("setup", {}).items():
+        if su and su.get("negotiated"):
+            ng = su["negotiated"]
+            print(f"{name} {proto}: {ng.get('group')} {ng.get('suite')}")
 for k in sorted(med):
     print(f"{k:40} {med[k]:10.2f}   ({', '.join(f'{x:.2f}' for x in rows[k])})")
 def ratio(label, a, b, want):
@@ -86,5 +105,19 @@ ratio("QUIC setup resumed / bare quinn", "nettool quic setup resumed p50 us", "b
 ratio("QUIC setup 0-RTT / bare quinn", "nettool quic setup 0-RTT p50 us", "bare quic_setup_0rtt_p50_us", "<= 1.15")
 ratio("TLS setup full / bare tokio-rustls", "nettool tls setup p50 us", "bare tls_setup_full_p50_us", "<= 1.15")
 ratio("TLS setup resumed / bare tokio-rustls", "nettool tls setup resumed p50 us", "bare tls_setup_resumed_p50_us", "<= 1.15")
+ratio("TLS setup classical / post-quantum", "nettool tls setup classical p50 us", "nettool tls setup p50 us", "-")
+ratio("QUIC setup classical / post-quantum", "nettool quic setup classical p50 us", "nettool quic setup p50 us", "-")
+for name in ("link", "link-classical"):
+    v = load(name, "")
+    if not v:
+        continue
+    print(f"\nsetup across the link ({name}), time to the first echoed byte, p50 ms:")
+    for proto, su in v["setup"].items():
+        if not su or not su.get("latency"):
+            continue
+        kinds = [("full", su["latency"]), ("resumed", su.get("resumed")), ("0-RTT", su.get("zero_rtt"))]
+        ng = su.get("negotiated") or {}
+        cells = "  ".join(f"{k} {x['p50_us'] / 1000:7.2f}" for k, x in kinds if x)
+        print(f"  {proto:5} {cells}  {ng.get('group', '')}")
 PY
 echo "raw JSON in $out" >&2

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 pub(super) struct ChildServer {
     child: Reaped,
+    /// The child's data directory (its self-signed certificate), removed once the child
+    /// is gone (fields drop in order: the child first).
+    _data: tempfile::TempDir,
     pub addr: SocketAddr,
     /// A TLS or QUIC server's certificate, as it said at start.
     pub fingerprint: Option<String>,
@@ -45,14 +48,15 @@ impl ChildServer {
             }
             None => Command::new(exe),
         };
+        // Its self-signed certificate is this server's, not the user's, and goes with it.
+        let data = tempfile::Builder::new()
+            .prefix("nettool-bench-")
+            .tempdir()
+            .context("a data directory for the child server")?;
         let mut child = Reaped(
             cmd.args(args)
                 .env("RUST_LOG", "warn")
-                // Its self-signed certificate is this bench run's, not the user's.
-                .env(
-                    crate::cert::DATA_DIR_ENV,
-                    std::env::temp_dir().join(format!("nettool-bench-{}", std::process::id())),
-                )
+                .env(crate::cert::DATA_DIR_ENV, data.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -89,6 +93,7 @@ impl ChildServer {
             .ok_or_else(|| anyhow!("no address in {line:?}"))?;
         Ok(ChildServer {
             child,
+            _data: data,
             addr,
             fingerprint,
         })

@@ -49,8 +49,15 @@ pub async fn serve(
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let addr = incoming.remote_address();
+            // 0.5-RTT: streams a resuming client opened in 0-RTT are answered with the
+            // server's first flight, not after the client's Finished, so their first echo
+            // comes back after one round trip. Echo is idempotent: a replayed 0-RTT
+            // stream is only echoed again (RFC 9001 §9.2).
             let conn = match incoming.accept() {
-                Ok(c) => c.await,
+                Ok(c) => match c.into_0rtt() {
+                    Ok((conn, _accepted)) => Ok(conn),
+                    Err(c) => c.await,
+                },
                 Err(e) => Err(e),
             };
             match conn {
@@ -78,7 +85,10 @@ async fn connection(conn: Connection, stop: CancellationToken) {
                         }
                     });
                 }
-                Err(_) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "QUIC echo connection ended");
+                    return;
+                }
             },
             d = conn.read_datagram() => match d {
                 Ok(d) => { let _ = conn.send_datagram(d); }

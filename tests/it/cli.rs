@@ -148,7 +148,11 @@ async fn echo_client_and_server_from_the_command_line() {
 
 #[tokio::test]
 async fn bench_parts_report_json_and_plots() {
-    let dir = std::env::temp_dir().join(format!("nettool-plots-{}", std::process::id()));
+    let tmp = tempfile::Builder::new()
+        .prefix("nettool-plots-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = tmp.path();
     let d = dir.to_str().unwrap();
     let args = [
         "bench",
@@ -187,7 +191,6 @@ async fn bench_parts_report_json_and_plots() {
         let svg = std::fs::read_to_string(dir.join(f)).expect(f);
         assert!(svg.starts_with("<svg"), "{f}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

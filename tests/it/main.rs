@@ -18,6 +18,7 @@
 //! | [`cli`] | the binary as a user runs it |
 //! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured; [`cluster_broker`]: a slow consumer, a token, TLS |
 //! | [`faults`] | kill trials under load, resets mid-message, SIGTERM with 1 000 members |
+//! | [`quic_retry`] | QUIC's Retry (address validation) on by default for the chat server, seen through a relay; `--no-retry` |
 //! | [`rounds`] | fan-out by rounds: a steady stream from several senders arrives whole, in each sender's order |
 //! | [`scale`] | a room at its caps: idle connections make room, `/who` in pages |
 //! | [`soak`] | a soak: brief in every run, its full minute ignored by default (`scripts/soak.sh`) |
@@ -50,6 +51,7 @@ mod interop;
 mod lab;
 mod lifecycle;
 mod malformed;
+mod quic_retry;
 mod quic_tls;
 mod rounds;
 mod scale;

@@ -224,7 +224,7 @@ async fn a_pin_accepts_the_right_certificate_and_refuses_another() {
 #[tokio::test]
 async fn tofu_records_accepts_again_and_refuses_a_changed_certificate() {
     let dir = tempdir("tofu");
-    let known = dir.join("known_hosts");
+    let known = dir.path().join("known_hosts");
     let tofu = Trust::Tofu {
         known_hosts: known.clone(),
     };
@@ -272,15 +272,12 @@ async fn tofu_records_accepts_again_and_refuses_a_changed_certificate() {
     }
 }
 
-fn tempdir(what: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "nettool-{what}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A directory of this test's own, removed when dropped.
+fn tempdir(what: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("nettool-{what}-"))
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// The certificate in a `nettool chat -l` start-up line.
@@ -298,7 +295,7 @@ async fn served_fingerprint(p: &mut Proc) -> String {
 #[tokio::test]
 async fn a_restarted_server_keeps_its_fingerprint() {
     let dir = tempdir("restart");
-    let d = dir.to_string_lossy().into_owned();
+    let d = dir.path().to_string_lossy().into_owned();
     let env = [(cert::DATA_DIR_ENV, d.as_str())];
     let port = crate::process::free_port().to_string();
     let addr = format!("127.0.0.1:{port}");
@@ -307,7 +304,7 @@ async fn a_restarted_server_keeps_its_fingerprint() {
     let fp1 = served_fingerprint(&mut first).await;
     first.stderr_containing("serving").await;
     let tofu = Trust::Tofu {
-        known_hosts: dir.join("client_known_hosts"),
+        known_hosts: dir.path().join("client_known_hosts"),
     };
     let sa: SocketAddr = addr.parse().expect("addr");
     join_with(sa, Proto::Quic, tofu.clone())
