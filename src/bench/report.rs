@@ -3,6 +3,7 @@
 
 use super::capacity::CapacityResult;
 use super::fanout::FanoutResult;
+use super::interval::CcSummary;
 use super::rtt::RttResult;
 use super::setup::SetupResult;
 use super::stream::{RateSearch, StreamResult};
@@ -118,6 +119,13 @@ impl Report {
                     q(format!("{} of {}", d.lost, d.sent)),
                 );
             }
+            for (i, label) in CC_ROWS.iter().enumerate() {
+                row(
+                    none(),
+                    label,
+                    self.rtt.map(|r| Some(cc_cells(r.cc.as_ref()?)[i].clone())),
+                );
+            }
         }
         if self.stream.any().is_some() {
             let s = &self.stream;
@@ -150,6 +158,13 @@ impl Report {
             let rd = |r: &StreamResult| Some(format!("{} / {}", r.reordered?, r.duplicates?));
             row(none(), "reordered / duplicates", s.map(rd));
             row(none(), "jitter (RFC 3550)", s.map(|r| r.jitter_us.map(us)));
+            for (i, label) in CC_ROWS.iter().enumerate() {
+                row(
+                    none(),
+                    label,
+                    s.map(|r| Some(cc_cells(r.cc.as_ref()?)[i].clone())),
+                );
+            }
         }
         if let Some(f) = self.fanout.any() {
             let s = &self.fanout;
@@ -252,6 +267,34 @@ impl<T> Pair<T> {
     fn map(&self, f: impl Fn(&T) -> Option<String>) -> [Option<String>; 4] {
         self.all().map(|t| t.and_then(&f))
     }
+}
+
+/// TCP's own rows (from `TCP_INFO` at the end; QUIC's statistics later).
+const CC_ROWS: [&str; 3] = [
+    "retransmitted segments",
+    "srtt ± rttvar (last)",
+    "cwnd (last)",
+];
+
+/// The [`CC_ROWS`] cells of one side.
+fn cc_cells(c: &CcSummary) -> [String; 3] {
+    let var = c
+        .rttvar
+        .map_or(String::new(), |v| format!(" ± {}", us(v as f64)));
+    [
+        format!(
+            "{} ({:.2} % of {}{})",
+            c.retransmits,
+            c.retransmit_percent,
+            count(c.segments_sent as f64),
+            match c.spurious_retransmits {
+                Some(n) if n > 0 => format!("; {n} unneeded"),
+                _ => String::new(),
+            }
+        ),
+        format!("{}{var}", us(c.rtt as f64)),
+        super::interval::line::bytes(c.snd_cwnd),
+    ]
 }
 
 /// Microseconds, with sensible precision.

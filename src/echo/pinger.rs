@@ -171,6 +171,15 @@ impl Pinger {
         })
     }
 
+    /// The TCP connection, if this pinger speaks TCP or TLS over TCP (for its
+    /// `TCP_INFO`).
+    pub(crate) fn tcp_stream(&self) -> Option<&TcpStream> {
+        match &self.inner {
+            Inner::Tcp(t) => Some(t.stream.sock()),
+            Inner::Quic(_) | Inner::Udp(_) => None,
+        }
+    }
+
     /// Send `payload` and wait for the same bytes back.
     pub(crate) fn ping(&mut self, payload: &[u8]) -> io::Result<Outcome> {
         let deadline = Instant::now() + self.timeout;

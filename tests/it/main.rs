@@ -14,6 +14,7 @@
 //! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
 //! | [`echo`], [`echo_timeouts`] | RFC 862 echo, the ping client (and its timeouts), the stream sink |
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
+//! | [`intervals`] | per-interval reports: TCP's `TCP_INFO`, UDP's receiver counts, adding up to the totals |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
 //! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured; [`cluster_broker`]: a slow consumer, a token, TLS |
@@ -47,6 +48,7 @@ mod echo;
 mod echo_timeouts;
 mod faults;
 mod interop;
+mod intervals;
 mod lab;
 mod lifecycle;
 mod malformed;
