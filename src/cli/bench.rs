@@ -176,6 +176,9 @@ pub struct BenchArgs {
     /// the same window (same contention), rather than after them.
     #[arg(long, requires = "servers")]
     pub floor_beside: bool,
+    /// With --link: a capture of the link (see `nettool lab --help`).
+    #[command(flatten)]
+    pub pcap: super::PcapArgs,
     /// Internal: the capacity bench's UDP members, in a process of their own.
     #[arg(long, hide = true)]
     pub capacity_worker: Option<SocketAddr>,

@@ -11,6 +11,7 @@
 //! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
 //! | [`client`], [`client_ends`] | the chat client against scripted servers; how it ends when the server goes |
 //! | [`lab`] | the link lab as root: traffic through TUN and a namespace, impairment counts, clean-up |
+//! | [`lab_capture`] | TCP's retransmissions against the lab's drops; `--pcap` read back with tcpdump, and its edges |
 //! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
 //! | [`echo`], [`echo_timeouts`] | RFC 862 echo, the ping client (and its timeouts), the stream sink |
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
@@ -50,6 +51,7 @@ mod faults;
 mod interop;
 mod intervals;
 mod lab;
+mod lab_capture;
 mod lifecycle;
 mod malformed;
 mod quic_tls;
