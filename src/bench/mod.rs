@@ -30,6 +30,7 @@ pub mod link;
 pub mod load;
 mod local_echo;
 pub mod plot;
+mod plot_time;
 mod report;
 pub mod rtt;
 mod secure;
