@@ -4,12 +4,12 @@
 //! line on stderr; the run goes on); when the lab ends it writes the last batch and the
 //! statistics blocks.
 
-use super::{comment, Batch, Meta, Shared, Summary, FLUSH_EVERY};
+use super::{comment, Batch, Meta, Shared, Summary, Verdict, FLUSH_EVERY};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_statistics::{
     InterfaceStatisticsBlock, InterfaceStatisticsOption,
 };
-use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::pcapng::{Block, PcapNgWriter};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
@@ -70,6 +70,8 @@ impl Writer {
 
     /// Both lanes' records in time order, then out to the file.
     fn write_merged(&mut self, b: &[Batch; 2]) {
+        let mut epb = empty_epb();
+        epb.options.reserve(2);
         let (mut i, mut j) = ((0, 0), (0, 0));
         loop {
             let next = match (b[0].metas.get(i.0), b[1].metas.get(j.0)) {
@@ -86,7 +88,7 @@ impl Writer {
             let m = batch.metas[at.0];
             let data = &batch.bytes[at.1..at.1 + m.len as usize];
             *at = (at.0 + 1, at.1 + m.len as usize);
-            if !self.packet(lane, &m, data) {
+            if !self.packet(&mut epb, lane, &m, data) {
                 break;
             }
         }
@@ -94,22 +96,33 @@ impl Writer {
     }
 
     /// Encode one packet; false once the size cap is reached.
-    fn packet(&mut self, lane: usize, m: &Meta, data: &[u8]) -> bool {
+    /// `epb` is reused from packet to packet (its options keep their allocation).
+    fn packet<'a>(
+        &mut self,
+        epb: &mut EnhancedPacketBlock<'a>,
+        lane: usize,
+        m: &Meta,
+        data: &'a [u8],
+    ) -> bool {
         let note = m.verdict.and_then(comment);
         let before = self.w.get_ref().len();
+        epb.timestamp = self.stamp(m.at);
+        epb.original_len = m.orig_len;
+        epb.data = Cow::Borrowed(data);
+        epb.options.clear();
         // epb_flags bits 0-1: 01 inbound (uplink, towards the host), 10 outbound.
-        let mut options = vec![EnhancedPacketOption::Flags(if lane == 0 { 1 } else { 2 })];
+        let flags = if lane == 0 { 1 } else { 2 };
+        epb.options.push(EnhancedPacketOption::Flags(flags));
         if let Some(c) = note {
-            options.push(EnhancedPacketOption::Comment(Cow::Borrowed(c)));
+            epb.options
+                .push(EnhancedPacketOption::Comment(Cow::Borrowed(c)));
         }
-        let block = EnhancedPacketBlock {
-            interface_id: 0,
-            timestamp: self.stamp(m.at),
-            original_len: m.orig_len,
-            data: Cow::Borrowed(data),
-            options,
-        };
-        if self.w.write_pcapng_block(block).is_err() {
+        let block = Block::EnhancedPacket(std::mem::replace(epb, empty_epb()));
+        let written = self.w.write_block(&block);
+        if let Block::EnhancedPacket(b) = block {
+            *epb = b;
+        }
+        if written.is_err() {
             return true; // into memory: cannot fail
         }
         if self.summary.bytes + self.w.get_ref().len() as u64 > self.max {
@@ -122,25 +135,28 @@ impl Writer {
             return false;
         }
         self.summary.packets += 1;
-        match note {
-            Some(c) if c.contains("dropped") => self.summary.dropped += 1,
-            Some(c) => {
-                self.summary.held += u64::from(c.contains("held"));
-                self.summary.duplicated += u64::from(c.contains("duplicated"));
+        match m.verdict {
+            Some(Verdict::Lost | Verdict::QueueFull) => self.summary.dropped += 1,
+            Some(Verdict::Passed { held, duplicated }) => {
+                self.summary.held += u64::from(held);
+                self.summary.duplicated += u64::from(duplicated);
             }
             None => {}
         }
         true
     }
 
-    /// Write what has been encoded, in one piece.
+    /// Write what has been encoded, in one piece (the buffer is kept for the next).
     fn flush(&mut self) {
-        let out = std::mem::take(self.w.get_mut());
+        let out = self.w.get_mut();
         if out.is_empty() {
             return;
         }
-        match self.file.write_all(&out) {
-            Ok(()) => self.summary.bytes += out.len() as u64,
+        let result = self.file.write_all(out);
+        let len = out.len() as u64;
+        out.clear();
+        match result {
+            Ok(()) => self.summary.bytes += len,
             Err(e) => {
                 // Part of this round may be on disk: cut it off, so that the file ends
                 // with the last whole block (shrinking needs no space).
@@ -218,5 +234,16 @@ impl Writer {
             let _ = self.w.write_pcapng_block(isb);
         }
         self.flush();
+    }
+}
+
+/// A packet block to fill in (interface 0, no options yet).
+fn empty_epb() -> EnhancedPacketBlock<'static> {
+    EnhancedPacketBlock {
+        interface_id: 0,
+        timestamp: Duration::ZERO,
+        original_len: 0,
+        data: Cow::Borrowed(&[]),
+        options: Vec::new(),
     }
 }
