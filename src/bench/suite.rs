@@ -3,8 +3,8 @@
 //! loopback (or `--connect ADDR`), with a progress bar on stderr.
 
 use super::fanout::{self, FanoutConfig};
-use super::local_echo::LocalEcho;
 use super::interval::{IntervalConfig, LineSink};
+use super::local_echo::LocalEcho;
 use super::report::Report;
 use super::rtt::{self, RttConfig};
 use super::setup::{self, SetupConfig};

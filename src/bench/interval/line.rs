@@ -36,8 +36,11 @@ impl Label {
             .map(|d| humantime::format_duration(d).to_string())
             .unwrap_or_default();
         let what = match (self.part, self.proto) {
-            (_, Proto::Tcp) => {
+            (_, Proto::Tcp | Proto::Tls) => {
                 "TCP_INFO of the sending socket: retr = segments retransmitted, cwnd, srtt ± rttvar, delivery rate"
+            }
+            (_, Proto::Quic) => {
+                "quinn's connection statistics: retr = packets lost, cwnd, srtt"
             }
             ("stream", Proto::Udp) => {
                 "as the receiver counted: lost of expected, reordered, RFC 3550 jitter"
