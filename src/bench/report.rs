@@ -269,7 +269,7 @@ impl<T> Pair<T> {
     }
 }
 
-/// TCP's own rows (from `TCP_INFO` at the end; QUIC's statistics later).
+/// A reliable transport's own rows (TCP and TLS: `TCP_INFO` at the end; QUIC: quinn's statistics).
 const CC_ROWS: [&str; 3] = [
     "retransmitted segments",
     "srtt ± rttvar (last)",

@@ -5,7 +5,7 @@
 //! protocol (a late TCP echo is skipped by the pinger, see `crate::echo::pinger`).
 
 use super::interval::rtt::RttWindow;
-use super::interval::{CcSample, CcSummary, Cum, Interval, IntervalConfig, Recorder};
+use super::interval::{CcSummary, Cum, Interval, IntervalConfig, Recorder};
 use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
@@ -58,7 +58,7 @@ pub struct RttResult {
     /// Every recorded round trip, in ns (for charts).
     #[serde(skip)]
     pub hist: Histogram<u64>,
-    /// TCP: the connection's `TCP_INFO` at the end (retransmissions, cwnd, srtt).
+    /// TCP, TLS, QUIC: the connection's own view at the end (retransmissions, cwnd, srtt).
     pub cc: Option<CcSummary>,
     /// One per `--interval`, adding up to the totals.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -122,7 +122,7 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         }
         None => Vec::new(),
     };
-    let cc = tcp_info(&pinger).as_ref().map(CcSummary::tcp);
+    let cc = pinger.cc_snapshot().as_ref().map(CcSummary::of);
     Ok(RttResult {
         proto: cfg.proto,
         size: cfg.size,
@@ -136,19 +136,12 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
     })
 }
 
-/// The connection's `TCP_INFO`, if it is TCP.
-fn tcp_info(p: &Pinger) -> Option<CcSample> {
-    crate::tcp::info::read(p.tcp_stream()?)
-        .ok()
-        .map(CcSample::from)
-}
-
-/// The figures at an interval's end: bytes echoed, TCP's view, and the window's round
-/// trips (the window starts over).
+/// The figures at an interval's end: bytes echoed, the connection's own view (TCP, TLS,
+/// QUIC), and the window's round trips (the window starts over).
 fn cum(p: &Pinger, window: &mut RttWindow, bytes: u64) -> Cum {
     Cum {
         bytes,
-        cc: tcp_info(p),
+        cc: p.cc_snapshot(),
         rtt: Some(window.take(p.stale)),
         ..Cum::default()
     }

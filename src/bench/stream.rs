@@ -11,6 +11,7 @@
 use super::interval::tcp as itcp;
 use super::interval::{self, CcSample, CcSummary, Interval, IntervalConfig, Recorder};
 use crate::echo::sink::{self, TcpReport, UdpReport};
+use crate::transport::stats::CcStats;
 use crate::wire::Proto;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -74,7 +75,7 @@ pub struct StreamResult {
     pub jitter_us: Option<f64>,
     /// UDP: the highest rate with (near) zero loss (see [`search`]).
     pub zero_loss: Option<RateSearch>,
-    /// TCP: the sender's `TCP_INFO` at the end (retransmissions, cwnd, srtt).
+    /// TCP, TLS, QUIC: the sender's own view at the end (retransmissions, cwnd, srtt).
     pub cc: Option<CcSummary>,
     /// One per `--interval`, adding up to the totals.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -130,10 +131,7 @@ pub fn run(cfg: &StreamConfig) -> io::Result<StreamResult> {
     match cfg.proto {
         Proto::Tcp => tcp(cfg),
         Proto::Udp => udp(cfg),
-        Proto::Tls | Proto::Quic => {
-            super::secure::stream(cfg.addr, cfg.proto, cfg.duration, &cfg.secure)
-                .map(|(sent, r)| bytes_result(cfg.proto, sent, &r))
-        }
+        Proto::Tls | Proto::Quic => super::secure::stream(cfg),
     }
     .map_err(|e| {
         super::named(
@@ -164,30 +162,43 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
             }
             Some(rec) => {
                 sent += itcp::write_some(&mut s, &chunk)?;
-                itcp::tick(rec, &s);
+                itcp::tick(rec, &s, sent);
             }
         }
     }
     s.shutdown(std::net::Shutdown::Write)?;
-    let b = itcp::read_report(&mut s, rec.as_mut())?;
-    let last = crate::tcp::info::read(&s).map(CcSample::from);
-    if let Err(e) = &last {
-        tracing::debug!(error = %e, "no TCP_INFO");
-    }
-    let last = last.ok();
+    let b = itcp::read_report(&mut s, rec.as_mut(), sent)?;
+    Ok(reliable_result(
+        Proto::Tcp,
+        sent,
+        &TcpReport::decode(&b),
+        rec,
+        s.cc_snapshot(),
+    ))
+}
+
+/// A reliable stream's result (TCP, TLS, QUIC): `sent` bytes, the sink's report, the
+/// intervals ended with the connection's `last` figures.
+pub(super) fn reliable_result(
+    proto: Proto,
+    sent: u64,
+    report: &TcpReport,
+    rec: Option<Recorder>,
+    last: Option<CcSample>,
+) -> StreamResult {
     let (intervals, samples) = match rec {
         Some(mut rec) => {
-            rec.finish(itcp::cum(last));
+            rec.finish(itcp::cum(last, sent));
             (rec.intervals, rec.samples)
         }
         None => Default::default(),
     };
-    Ok(StreamResult {
-        cc: last.as_ref().map(CcSummary::tcp),
+    StreamResult {
+        cc: last.as_ref().map(CcSummary::of),
         intervals,
         samples,
-        ..bytes_result(Proto::Tcp, sent, &TcpReport::decode(&b))
-    })
+        ..bytes_result(proto, sent, report)
+    }
 }
 
 /// A byte stream's result (TCP, TLS, QUIC): `sent` bytes, the sink's report.

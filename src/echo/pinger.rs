@@ -11,6 +11,7 @@
 //! the stream's framing unknown: the next ping reconnects.
 
 use crate::quic::endpoint::ClientOptions;
+use crate::transport::stats::{CcSnapshot, CcStats};
 use crate::wire::Proto;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -68,6 +69,15 @@ impl Wire {
 
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock().set_read_timeout(t)
+    }
+}
+
+impl CcStats for Wire {
+    fn cc_snapshot(&self) -> Option<CcSnapshot> {
+        match self {
+            Wire::Plain(s) => s.cc_snapshot(),
+            Wire::Tls(s) => s.cc_snapshot(),
+        }
     }
 }
 
@@ -171,12 +181,13 @@ impl Pinger {
         })
     }
 
-    /// The TCP connection, if this pinger speaks TCP or TLS over TCP (for its
-    /// `TCP_INFO`).
-    pub(crate) fn tcp_stream(&self) -> Option<&TcpStream> {
+    /// The connection's own congestion-control view (TCP and TLS: `TCP_INFO`; QUIC:
+    /// quinn's statistics; UDP: none).
+    pub(crate) fn cc_snapshot(&self) -> Option<CcSnapshot> {
         match &self.inner {
-            Inner::Tcp(t) => Some(t.stream.sock()),
-            Inner::Quic(_) | Inner::Udp(_) => None,
+            Inner::Tcp(t) => t.stream.cc_snapshot(),
+            Inner::Quic(q) => q.cc_snapshot(),
+            Inner::Udp(_) => None,
         }
     }
 

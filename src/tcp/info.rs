@@ -9,6 +9,7 @@
 //! older than the libc crate's `tcp_info`), so the call is written out here instead, in
 //! one function, with why it is sound beside it.
 
+use crate::transport::stats::{CcSnapshot, CcStats};
 use std::io;
 use std::mem::{offset_of, size_of};
 use std::os::fd::{AsFd, AsRawFd};
@@ -43,6 +44,44 @@ impl TcpInfo {
     /// The congestion window in bytes (segments × MSS).
     pub fn cwnd_bytes(&self) -> u64 {
         u64::from(self.snd_cwnd) * u64::from(self.snd_mss)
+    }
+}
+
+impl From<TcpInfo> for CcSnapshot {
+    fn from(i: TcpInfo) -> Self {
+        CcSnapshot {
+            source: "TCP_INFO",
+            retransmits: i.total_retrans,
+            spurious: Some(i.dsack_dups),
+            sent: i.data_segs_out,
+            // Not the SYN's sequence number.
+            acked_bytes: Some(i.bytes_acked.saturating_sub(1)),
+            cwnd_bytes: i.cwnd_bytes(),
+            srtt_us: i.rtt_us.into(),
+            rttvar_us: Some(i.rttvar_us.into()),
+            delivery_rate_bps: (i.delivery_rate > 0).then(|| i.delivery_rate.saturating_mul(8)),
+        }
+    }
+}
+
+/// One `getsockopt` per call; `None` (logged) when the kernel has no `TCP_INFO` to give.
+impl CcStats for std::net::TcpStream {
+    fn cc_snapshot(&self) -> Option<CcSnapshot> {
+        match read(self) {
+            Ok(i) => Some(i.into()),
+            Err(e) => {
+                tracing::debug!(error = %e, "no TCP_INFO");
+                None
+            }
+        }
+    }
+}
+
+/// TLS over TCP: the figures of the TCP socket underneath (TLS adds no retransmission of
+/// its own; its records are TCP's bytes).
+impl CcStats for super::tls::BlockingStream {
+    fn cc_snapshot(&self) -> Option<CcSnapshot> {
+        self.sock.cc_snapshot()
     }
 }
 

@@ -227,3 +227,79 @@ async fn the_binary_prints_a_line_per_interval_and_json_carries_them() {
         assert!(!out.contains("stream tcp "), "{args:?}: {out}");
     }
 }
+
+/// TLS and QUIC fill the same interval columns and final rows as TCP: TLS from the
+/// `TCP_INFO` of the TCP socket under it, QUIC from quinn's connection statistics. The
+/// intervals add up to the totals (bytes: those handed to the connection).
+#[tokio::test]
+async fn tls_and_quic_streams_and_round_trips_report_their_own_congestion_control() {
+    use crate::harness::test_identity;
+    use nettool::cert::Trust;
+    let cfg = ServerConfig {
+        identity: Some(test_identity()),
+        ..Default::default()
+    };
+    let any = "127.0.0.1:0".parse().unwrap();
+    let server = Server::bind(any, &[Proto::Tls, Proto::Quic], cfg)
+        .await
+        .unwrap();
+    let bound = server.bound();
+    let stop = CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    let secure = nettool::quic::endpoint::ClientOptions {
+        trust: Trust::Pin(test_identity().fingerprint.clone()),
+        ..Default::default()
+    };
+    for (proto, source) in [(Proto::Tls, "TCP_INFO"), (Proto::Quic, "quinn")] {
+        let addr = bound.iter().find(|b| b.0 == proto).expect("bound").1;
+        let cfg = StreamConfig {
+            addr,
+            proto,
+            duration: Duration::from_millis(800),
+            size: 1200,
+            rate_bps: 0,
+            secure: secure.clone(),
+            intervals: every(200, false),
+        };
+        let r = tokio::task::spawn_blocking(move || stream::run(&cfg))
+            .await
+            .unwrap()
+            .unwrap();
+        let cc = r.cc.unwrap_or_else(|| panic!("{proto}: no figures"));
+        assert_eq!(cc.source, source, "{proto}");
+        assert!(
+            cc.segments_sent > 0 && cc.snd_cwnd > 0 && cc.rtt > 0,
+            "{proto}: {cc:?}"
+        );
+        assert!(r.intervals.len() >= 4, "{proto}: {:?}", r.intervals);
+        let ccs: Vec<_> = r.intervals.iter().map(|i| i.cc.expect("cc")).collect();
+        let retr: u64 = ccs.iter().map(|c| c.retransmits).sum();
+        let sent: u64 = ccs.iter().map(|c| c.segments_sent).sum();
+        assert_eq!((retr, sent), (cc.retransmits, cc.segments_sent), "{proto}");
+        let bytes: u64 = r.intervals.iter().map(|i| i.bytes).sum();
+        match proto {
+            // TCP's acknowledged bytes: TLS's records, larger than the data they carry.
+            Proto::Tls => assert!(bytes > r.sent_bytes, "{proto}: {bytes} of {}", r.sent_bytes),
+            _ => assert_eq!(bytes, r.sent_bytes, "{proto}"),
+        }
+        let rcfg = RttConfig {
+            addr,
+            proto,
+            size: 64,
+            warmup: 10,
+            count: 0,
+            duration: Duration::from_millis(400),
+            timeout: Duration::from_secs(1),
+            secure: secure.clone(),
+            datagrams: false,
+            intervals: every(100, false),
+        };
+        let r = tokio::task::spawn_blocking(move || rtt::run(&rcfg))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.cc.map(|c| c.source), Some(source), "{proto}");
+        assert!(r.intervals.iter().all(|i| i.cc.is_some()), "{proto}");
+    }
+    stop.cancel();
+}

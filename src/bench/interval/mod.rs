@@ -5,10 +5,11 @@
 //! A measurement keeps *cumulative* figures ([`Cum`]) and hands one to its [`Recorder`]
 //! at each tick; an interval is the difference between two of them, so the intervals
 //! of a run always add up to its totals (the last one runs to the final figures). What
-//! a reliable transport's congestion control says comes in as a [`CcSample`]: TCP's
-//! from `TCP_INFO` on the sending socket; QUIC's connection statistics (lost packets,
-//! congestion window, RTT) fit the same fields. UDP's come from the receiver: the
-//! stream asks the sink for its counters at each tick (see [`udp`]).
+//! a reliable transport's congestion control says comes in as a [`CcSample`], read
+//! through the transport's seam (`crate::transport::stats::CcStats`): TCP's and TLS's
+//! from `TCP_INFO` on the sending socket, QUIC's from quinn's connection statistics (lost
+//! packets, congestion window, RTT), in the same fields. UDP's come from the receiver:
+//! the stream asks the sink for its counters at each tick (see [`udp`]).
 //!
 //! With a chart to draw (`--plot`), ticks come more often ([`SAMPLE_EVERY`]) and every
 //! tick is kept as a sample too; the printed intervals then span several ticks.
@@ -18,7 +19,7 @@ pub mod rtt;
 pub mod tcp;
 pub mod udp;
 
-use crate::tcp::info::TcpInfo;
+pub use crate::transport::stats::CcSnapshot as CcSample;
 use crate::wire::Proto;
 use serde::Serialize;
 use std::fmt;
@@ -57,7 +58,7 @@ impl fmt::Debug for LineSink {
 }
 
 /// One interval of a measurement. Which of the optional groups is present says what
-/// measured it: `cc` for TCP (QUIC later), `datagrams` for a UDP stream, `round_trips`
+/// measured it: `cc` for TCP, TLS and QUIC, `datagrams` for a UDP stream, `round_trips`
 /// for the round-trip part.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Interval {
@@ -118,48 +119,10 @@ pub struct DgramInterval {
     pub jitter_ms: f64,
 }
 
-/// Cumulative congestion-control figures from a transport: counters since the
-/// connection opened, gauges as of now.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CcSample {
-    /// Retransmitted segments (QUIC: lost packets).
-    pub retransmits: u64,
-    /// Retransmissions the receiver reported as not needed (TCP: D-SACK), if known.
-    pub spurious: Option<u64>,
-    /// Data segments (QUIC: packets) sent.
-    pub sent: u64,
-    /// Bytes the peer acknowledged.
-    pub acked_bytes: u64,
-    /// Congestion window, bytes.
-    pub cwnd_bytes: u64,
-    /// Smoothed RTT, µs.
-    pub srtt_us: u64,
-    /// RTT variation, µs, if the transport has one.
-    pub rttvar_us: Option<u64>,
-    /// Delivery-rate estimate, bits per second, if the transport has one.
-    pub delivery_rate_bps: Option<u64>,
-}
-
-impl From<TcpInfo> for CcSample {
-    fn from(i: TcpInfo) -> Self {
-        CcSample {
-            retransmits: i.total_retrans,
-            spurious: Some(i.dsack_dups),
-            sent: i.data_segs_out,
-            // Not the SYN's sequence number.
-            acked_bytes: i.bytes_acked.saturating_sub(1),
-            cwnd_bytes: i.cwnd_bytes(),
-            srtt_us: i.rtt_us.into(),
-            rttvar_us: Some(i.rttvar_us.into()),
-            delivery_rate_bps: (i.delivery_rate > 0).then(|| i.delivery_rate.saturating_mul(8)),
-        }
-    }
-}
-
 /// The whole run's view of a reliable transport, for the final table and `--json`.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct CcSummary {
-    /// Where the figures come from: `TCP_INFO` (the kernel's), later `quinn`.
+    /// Where the figures come from: `TCP_INFO` (the kernel's) or `quinn`.
     pub source: &'static str,
     /// Segments retransmitted over the run.
     pub retransmits: u64,
@@ -179,10 +142,10 @@ pub struct CcSummary {
 }
 
 impl CcSummary {
-    /// The summary of a TCP connection's final `TCP_INFO`.
-    pub fn tcp(last: &CcSample) -> CcSummary {
+    /// The summary of a connection's final figures.
+    pub fn of(last: &CcSample) -> CcSummary {
         CcSummary {
-            source: "TCP_INFO",
+            source: last.source,
             retransmits: last.retransmits,
             spurious_retransmits: last.spurious,
             segments_sent: last.sent,

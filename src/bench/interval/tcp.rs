@@ -5,6 +5,7 @@
 
 use super::{CcSample, Cum, Recorder};
 use crate::echo::sink::TcpReport;
+use crate::transport::stats::CcStats;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -33,20 +34,23 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// TCP's cumulative figures: acknowledged bytes and the rest of `TCP_INFO`.
-pub fn cum(cc: Option<CcSample>) -> Cum {
+/// A reliable stream's cumulative figures: the bytes the peer acknowledged where the
+/// transport counts them (TCP), else `written` (the bytes handed to it), and the rest of
+/// its view.
+pub fn cum(cc: Option<CcSample>, written: u64) -> Cum {
     Cum {
-        bytes: cc.map_or(0, |c| c.acked_bytes),
+        bytes: cc.and_then(|c| c.acked_bytes).unwrap_or(written),
         cc,
         ..Cum::default()
     }
 }
 
-/// Record a tick if one is due (one `getsockopt`).
-pub fn tick(rec: &mut Recorder, s: &TcpStream) {
+/// Record a tick if one is due (one snapshot: over TCP, one `getsockopt`). `written`:
+/// the bytes handed to the connection so far.
+pub fn tick(rec: &mut Recorder, s: &impl CcStats, written: u64) {
     if let Some(tick) = rec.due(Instant::now()) {
-        if let Ok(i) = crate::tcp::info::read(s) {
-            rec.record(tick, cum(Some(i.into())));
+        if let Some(c) = s.cc_snapshot() {
+            rec.record(tick, cum(Some(c), written));
         }
     }
 }
@@ -56,6 +60,7 @@ pub fn tick(rec: &mut Recorder, s: &TcpStream) {
 pub fn read_report(
     s: &mut TcpStream,
     mut rec: Option<&mut Recorder>,
+    written: u64,
 ) -> io::Result<[u8; TcpReport::LEN]> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut b = [0u8; TcpReport::LEN];
@@ -83,7 +88,7 @@ pub fn read_report(
             Err(e) => return Err(e),
         }
         if let Some(rec) = rec.as_deref_mut() {
-            tick(rec, s);
+            tick(rec, s, written);
         }
     }
     Ok(b)

@@ -4,10 +4,11 @@ fn tcp(bytes: u64, retrans: u64, sent: u64, cwnd: u64) -> Cum {
     Cum {
         bytes,
         cc: Some(CcSample {
+            source: "TCP_INFO",
             retransmits: retrans,
             spurious: Some(0),
             sent,
-            acked_bytes: bytes,
+            acked_bytes: Some(bytes),
             cwnd_bytes: cwnd,
             srtt_us: 20_000,
             rttvar_us: Some(1_000),
