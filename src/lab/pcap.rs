@@ -225,6 +225,7 @@ impl Capture {
                 bytes: head.len() as u64,
                 ..Summary::default()
             },
+            on_disk: [0; 4],
         };
         let writer = std::thread::Builder::new()
             .name("lab-pcap".into())

@@ -27,6 +27,9 @@ pub(super) struct Writer {
     pub(super) max: u64,
     pub(super) spare: Batch,
     pub(super) summary: Summary,
+    /// The packet counts of what is on disk (packets, dropped, duplicated, held): a
+    /// failed write takes the summary back to them.
+    pub(super) on_disk: [u64; 4],
 }
 
 impl Writer {
@@ -155,14 +158,20 @@ impl Writer {
         let result = self.file.write_all(out);
         let len = out.len() as u64;
         out.clear();
+        let s = &mut self.summary;
         match result {
-            Ok(()) => self.summary.bytes += len,
+            Ok(()) => {
+                s.bytes += len;
+                self.on_disk = [s.packets, s.dropped, s.duplicated, s.held];
+            }
             Err(e) => {
                 // Part of this round may be on disk: cut it off, so that the file ends
-                // with the last whole block (shrinking needs no space).
-                if let Err(e) = self.file.set_len(self.summary.bytes) {
+                // with the last whole block (shrinking needs no space), and count only
+                // the packets that stay.
+                if let Err(e) = self.file.set_len(s.bytes) {
                     tracing::debug!(error = %e, "cannot cut the capture back");
                 }
+                [s.packets, s.dropped, s.duplicated, s.held] = self.on_disk;
                 self.stop(format!(
                     "writing {}: {e} after {} packets",
                     self.summary.path.display(),

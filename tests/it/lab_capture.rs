@@ -260,6 +260,13 @@ async fn a_full_disk_stops_the_capture_not_the_run() {
     assert!(out.status.success(), "the run went on: {err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(n > 10 && n < 3000, "{n} packets, readable");
+    // The message counts what the file holds, not what was lost with the failed write.
+    let said = err
+        .split(" after ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert_eq!(said, Some(n), "{err}");
 }
 
 #[tokio::test]
@@ -270,8 +277,9 @@ async fn ctrl_c_leaves_a_complete_capture() {
     let path = temp("int.pcapng");
     let stop = CancellationToken::new();
     let port = host_echo(&stop).await;
+    // Pings without end (a million, 5 ms apart): only Ctrl-C ends the lab.
     let script = format!(
-        "exec {} echo $NETTOOL_LAB_HOST:{port} --proto udp -i 5ms",
+        "exec {} echo $NETTOOL_LAB_HOST:{port} --proto udp -c 1000000 -i 5ms",
         nettool()
     );
     let p = path.to_string_lossy().to_string();
@@ -285,8 +293,15 @@ async fn ctrl_c_leaves_a_complete_capture() {
         assert!(line.contains("bytes from"), "{line}");
     }
     lab.signal("INT").await;
+    // The lab's last words: what the capture holds, as it counted.
+    let summary = lab.stderr_containing(&format!("capture {p}: ")).await;
     lab.exit_on_its_own().await;
     stop.cancel();
-    assert!(tcpdump_count(&path) >= 10, "the packets so far, readable");
+    let n = tcpdump_count(&path);
+    assert!(n >= 10, "the packets so far, readable");
+    assert!(
+        summary.contains(&format!("capture {p}: {n} packets")),
+        "tcpdump read {n}: {summary}"
+    );
     let _ = std::fs::remove_file(&path);
 }
