@@ -8,7 +8,7 @@
 //! socket each time (TCP). "Full" never resumes; "resumed" offers the ticket of the
 //! previous connection; "0-RTT" (QUIC) sends the byte with the resumed handshake.
 
-use super::interval::tcp::tick;
+use super::interval::tcp::{tick, Ticker};
 use super::interval::Recorder;
 use super::setup::{SetupConfig, SetupResult};
 use super::stream::{reliable_result, StreamConfig, StreamResult};
@@ -187,7 +187,7 @@ pub(super) fn stream(cfg: &StreamConfig) -> io::Result<StreamResult> {
     }
 }
 
-fn tls_stream(cfg: &StreamConfig, mut rec: Option<Recorder>) -> io::Result<StreamResult> {
+fn tls_stream(cfg: &StreamConfig, rec: Option<Recorder>) -> io::Result<StreamResult> {
     let addr = cfg.addr;
     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -201,22 +201,24 @@ fn tls_stream(cfg: &StreamConfig, mut rec: Option<Recorder>) -> io::Result<Strea
         log,
     )?;
     s.write_all(TCP_PREAMBLE)?;
+    // TCP_INFO of the socket under TLS, read on a thread of its own (as over TCP).
+    let ticker = match rec {
+        Some(rec) => Some(Ticker::start(rec, s.sock.try_clone()?)),
+        None => None,
+    };
     let chunk = vec![0x42u8; CHUNK];
     let start = Instant::now();
     let mut sent = 0u64;
     while start.elapsed() < cfg.duration {
         s.write_all(&chunk)?;
         sent += CHUNK as u64;
-        // A tick is at most one chunk late: 128 KiB take 21 ms at 50 Mbit/s.
-        if let Some(rec) = &mut rec {
-            tick(rec, &s, sent);
-        }
     }
     // TLS 1.3's half-close: close_notify ends our direction, the report still comes back.
     s.conn.send_close_notify();
     s.flush()?;
     let mut b = [0u8; TcpReport::LEN];
     s.read_exact(&mut b)?;
+    let rec = ticker.and_then(Ticker::finish);
     let last = s.cc_snapshot();
     Ok(reliable_result(
         cfg.proto,

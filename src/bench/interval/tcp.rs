@@ -1,38 +1,14 @@
-//! The TCP stream's side of the intervals: writes that give up now and then so that
-//! ticks come on time even on a slow link, one `TCP_INFO` read per tick (never one per
-//! write), and the wait for the sink's report with ticks going on while the queued data
-//! drains.
+//! A reliable stream's side of the intervals. Over a blocking socket (TCP, TLS) a
+//! [`Ticker`] thread reads the connection's figures at each tick from a clone of the
+//! socket, so the sending loop is the same syscall for syscall with intervals as without
+//! (a write timeout to get back to the clock cost the loopback stream about 4 % of its
+//! goodput: docs/link-lab.md). QUIC's loop is async and ticks between chunks ([`tick`]).
 
 use super::{CcSample, Cum, Recorder};
-use crate::echo::sink::TcpReport;
 use crate::transport::stats::CcStats;
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
-
-/// How long a write may block before the loop looks at the clock (with intervals).
-pub const WRITE_SLICE: Duration = Duration::from_millis(20);
-
-/// Write what the socket takes of `chunk` within [`WRITE_SLICE`]: the bytes written.
-pub fn write_some(s: &mut TcpStream, chunk: &[u8]) -> io::Result<u64> {
-    let mut done = 0;
-    while done < chunk.len() {
-        match s.write(&chunk[done..]) {
-            Ok(n) => done += n,
-            Err(e) if is_timeout(&e) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done as u64)
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 /// A reliable stream's cumulative figures: the bytes the peer acknowledged where the
 /// transport counts them (TCP), else `written` (the bytes handed to it), and the rest of
@@ -45,8 +21,8 @@ pub fn cum(cc: Option<CcSample>, written: u64) -> Cum {
     }
 }
 
-/// Record a tick if one is due (one snapshot: over TCP, one `getsockopt`). `written`:
-/// the bytes handed to the connection so far.
+/// Record a tick if one is due (one snapshot). `written`: the bytes handed to the
+/// connection so far.
 pub fn tick(rec: &mut Recorder, s: &impl CcStats, written: u64) {
     if let Some(tick) = rec.due(Instant::now()) {
         if let Some(c) = s.cc_snapshot() {
@@ -55,41 +31,56 @@ pub fn tick(rec: &mut Recorder, s: &impl CcStats, written: u64) {
     }
 }
 
-/// The sink's report, within 10 s of the half-close; ticks go on meanwhile (on a slow
-/// link the queued data takes a while to drain).
-pub fn read_report(
-    s: &mut TcpStream,
-    mut rec: Option<&mut Recorder>,
-    written: u64,
-) -> io::Result<[u8; TcpReport::LEN]> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut b = [0u8; TcpReport::LEN];
-    let mut got = 0;
-    while got < b.len() {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no report from the sink within 10 s",
-            ));
-        }
-        let until = rec
-            .as_ref()
-            .map_or(deadline, |r| r.next_due().min(deadline));
-        s.set_read_timeout(Some(
-            until
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(1)),
-        ))?;
-        match s.read(&mut b[got..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(rec) = rec.as_deref_mut() {
-            tick(rec, s, written);
+/// Takes a [`Recorder`]'s ticks on a thread of its own: sleeps until the next one is due,
+/// takes one snapshot of the connection (over TCP one `getsockopt(TCP_INFO)`, valid on
+/// any descriptor of the socket), records it. It goes on while the sender drains and
+/// waits for the sink's report, and stops at [`Ticker::finish`] (or when dropped).
+pub struct Ticker {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<Recorder>>,
+}
+
+impl Ticker {
+    /// Start ticking `rec` on `conn` (a clone of the socket the sender writes to).
+    pub fn start<C: CcStats + Send + 'static>(mut rec: Recorder, conn: C) -> Ticker {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*flag;
+            let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let wait = rec.next_due().saturating_duration_since(Instant::now());
+                stopped = cv
+                    .wait_timeout_while(stopped, wait, |s| !*s)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                if *stopped {
+                    return rec;
+                }
+                tick(&mut rec, &conn, 0);
+            }
+        });
+        Ticker {
+            stop,
+            thread: Some(thread),
         }
     }
-    Ok(b)
+
+    fn signal(&self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_one();
+    }
+
+    /// Stop ticking: the recorder, to finish with the final figures.
+    pub fn finish(mut self) -> Option<Recorder> {
+        self.signal();
+        self.thread.take()?.join().ok()
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.signal();
+    }
 }
