@@ -3,7 +3,7 @@
 
 use super::capacity::CapacityResult;
 use super::fanout::FanoutResult;
-use super::interval::CcSummary;
+use super::interval::line::{cc_cells, CC_ROWS};
 use super::rtt::RttResult;
 use super::setup::SetupResult;
 use super::stream::{RateSearch, StreamResult};
@@ -267,34 +267,6 @@ impl<T> Pair<T> {
     fn map(&self, f: impl Fn(&T) -> Option<String>) -> [Option<String>; 4] {
         self.all().map(|t| t.and_then(&f))
     }
-}
-
-/// A reliable transport's own rows (TCP and TLS: `TCP_INFO` at the end; QUIC: quinn's statistics).
-const CC_ROWS: [&str; 3] = [
-    "retransmitted segments",
-    "srtt ± rttvar (last)",
-    "cwnd (last)",
-];
-
-/// The [`CC_ROWS`] cells of one side.
-fn cc_cells(c: &CcSummary) -> [String; 3] {
-    let var = c
-        .rttvar
-        .map_or(String::new(), |v| format!(" ± {}", us(v as f64)));
-    [
-        format!(
-            "{} ({:.2} % of {}{})",
-            c.retransmits,
-            c.retransmit_percent,
-            count(c.segments_sent as f64),
-            match c.spurious_retransmits {
-                Some(n) if n > 0 => format!("; {n} unneeded"),
-                _ => String::new(),
-            }
-        ),
-        format!("{}{var}", us(c.rtt as f64)),
-        super::interval::line::bytes(c.snd_cwnd),
-    ]
 }
 
 /// Microseconds, with sensible precision.

@@ -10,7 +10,7 @@
 //! as not needed, `cwnd`, `srtt ± rttvar`, `delivery`) are the transport's own; QUIC's statistics fill the same ones (`retr` then counts lost
 //! packets).
 
-use super::{CcInterval, Interval};
+use super::{CcInterval, CcSummary, Interval};
 use crate::wire::Proto;
 use std::fmt::Write;
 use std::time::Duration;
@@ -116,6 +116,41 @@ fn cc_columns(s: &mut String, cc: &CcInterval) {
     if let Some(r) = cc.delivery_rate {
         let _ = write!(s, "  delivery {}", rate(r as f64));
     }
+}
+
+/// The final table's rows of a reliable transport (TCP and TLS: `TCP_INFO` at the end;
+/// QUIC: quinn's statistics).
+pub const CC_ROWS: [&str; 3] = [
+    "retransmitted segments",
+    "srtt ± rttvar (last)",
+    "cwnd (last)",
+];
+
+/// The [`CC_ROWS`] cells of one side.
+pub fn cc_cells(c: &CcSummary) -> [String; 3] {
+    let var = c
+        .rttvar
+        .map_or(String::new(), |v| format!(" ± {}", time(v as f64)));
+    let sent = c.segments_sent as f64;
+    let sent = if sent >= 1e6 {
+        format!("{:.2} M", sent / 1e6)
+    } else if sent >= 1e3 {
+        format!("{:.1} k", sent / 1e3)
+    } else {
+        format!("{sent:.0}")
+    };
+    let unneeded = match c.spurious_retransmits {
+        Some(n) if n > 0 => format!("; {n} unneeded"),
+        _ => String::new(),
+    };
+    [
+        format!(
+            "{} ({:.2} % of {sent}{unneeded})",
+            c.retransmits, c.retransmit_percent
+        ),
+        format!("{}{var}", time(c.rtt as f64)),
+        bytes(c.snd_cwnd),
+    ]
 }
 
 /// Microseconds as µs below a millisecond, else as ms.
