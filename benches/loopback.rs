@@ -31,6 +31,7 @@ fn loopback_round_trip(c: &mut Criterion) {
                     timeout: std::time::Duration::from_secs(1),
                     secure: Default::default(),
                     datagrams: false,
+                    intervals: Default::default(),
                 };
                 // Only the round trips count, not connecting or warming up.
                 let r = rtt::run(&cfg).unwrap();

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Install the real peers the interop tests talk to (netcat, ncat, socat, openssl) and the
-# NATS broker the cluster tests start (nats-server) when missing, from Debian's packages.
-# Node.js must already be there. Installs only as root or with passwordless sudo;
-# otherwise says what is missing and exits non-zero.
+# Install the real peers the interop tests talk to (netcat, ncat, socat, openssl), the
+# NATS broker the cluster tests start (nats-server) and tcpdump, which reads back the
+# lab's captures, when missing, from Debian's packages. Node.js must already be there.
+# Installs only as root or with passwordless sudo; otherwise says what is missing and
+# exits non-zero.
 set -euo pipefail
 
-declare -A package=([nc]=netcat-openbsd [ncat]=ncat [socat]=socat [openssl]=openssl [nats-server]=nats-server)
+declare -A package=([nc]=netcat-openbsd [ncat]=ncat [socat]=socat [openssl]=openssl [nats-server]=nats-server [tcpdump]=tcpdump)
 missing=()
-for tool in nc ncat socat openssl nats-server; do
+for tool in nc ncat socat openssl nats-server tcpdump; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package[$tool]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -14,7 +14,7 @@ pub use bench::BenchArgs;
 pub use chat::ChatArgs;
 pub use docs::{completions, man, print, write_man_pages, CompletionsArgs, ManArgs};
 pub use echo::EchoArgs;
-pub use lab::LabArgs;
+pub use lab::{LabArgs, PcapArgs};
 pub use secure::SecureArgs;
 
 use anyhow::{bail, Result};
@@ -152,11 +152,12 @@ fn coalesce_window(s: &str) -> Result<Dur, String> {
 /// The longest `--coalesce` accepted.
 const MAX_COALESCE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// A byte count with an optional K or M suffix (powers of 1024).
+/// A byte count with an optional K, M or G suffix (powers of 1024).
 fn parse_size(s: &str) -> Result<usize, String> {
     let (num, mult) = match s.chars().last() {
         Some('k' | 'K') => (&s[..s.len() - 1], 1 << 10),
         Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
     num.parse::<usize>()

@@ -187,7 +187,11 @@ async fn bench_cmd(a: BenchArgs) -> Result<()> {
     }
     if let Some(link) = &a.link {
         let args = std::env::args().skip_while(|a| a != "bench").skip(1);
-        std::process::exit(bench::link::run(link, args.collect()).await?);
+        let code = bench::link::run(link, args.collect(), a.pcap.config()).await?;
+        std::process::exit(code);
+    }
+    if a.pcap.pcap.is_some() {
+        anyhow::bail!("--pcap captures the lab's emulated link: use it with --link");
     }
     let connect = match &a.connect {
         Some(spec) => Some(addr::resolve(Some(spec), addr::ECHO_PORT).await?),
@@ -234,8 +238,9 @@ async fn lab_cmd(a: LabArgs) -> Result<()> {
         announce(format_args!("nettool lab: {e}"));
         std::process::exit(125)
     };
-    let cfg = lab::LabConfig::parse(&a.link, a.uplink.as_deref(), a.downlink.as_deref())
+    let mut cfg = lab::LabConfig::parse(&a.link, a.uplink.as_deref(), a.downlink.as_deref())
         .unwrap_or_else(|e| fail(&e));
+    cfg.capture = a.pcap.config();
     let shutdown = shutdown::on_signal();
     let lab = lab::Lab::start(&cfg).unwrap_or_else(|e| fail(&e));
     announce(format_args!(
@@ -247,8 +252,11 @@ async fn lab_cmd(a: LabArgs) -> Result<()> {
         lab.seeds().0
     ));
     let status = lab::run::run_command(&lab, &a.cmd, shutdown).await;
-    let counts = lab.stop();
+    let (counts, capture) = lab.finish();
     eprint!("{counts}");
+    if let Some(c) = capture {
+        eprintln!("{c}");
+    }
     match status {
         Ok(status) => std::process::exit(lab::run::exit_code(status)),
         Err(e) => fail(&format!("running {}: {e}", a.cmd[0])),

@@ -16,15 +16,19 @@ use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
-/// The command line for the child: the user's bench arguments without `--link SPEC`.
+/// The flags that belong to the lab (this process), not to the bench inside it.
+const LAB_ONLY: [&str; 4] = ["--link", "--pcap", "--pcap-snaplen", "--pcap-max"];
+
+/// The command line for the child: the user's bench arguments without `--link SPEC`
+/// and the capture's flags.
 /// Fails if they name their own server (`--connect`, `--chat`), which `--link` provides.
 pub fn child_args(args: impl IntoIterator<Item = String>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        if a == "--link" {
+        if LAB_ONLY.contains(&a.as_str()) {
             it.next();
-        } else if a.starts_with("--link=") {
+        } else if LAB_ONLY.iter().any(|f| a.starts_with(&format!("{f}="))) {
         } else if a == "--connect"
             || a.starts_with("--connect=")
             || a == "--chat"
@@ -153,10 +157,15 @@ impl Drop for HostServers {
     }
 }
 
-/// Run the bench across `link`; `args` are the bench's own arguments (after `bench`).
-/// Returns the child's exit code.
-pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
-    let cfg = LabConfig::parse(link, None, None)?;
+/// Run the bench across `link`, capturing it if asked; `args` are the bench's own
+/// arguments (after `bench`). Returns the child's exit code (130 after Ctrl-C).
+pub async fn run(
+    link: &str,
+    args: Vec<String>,
+    capture: Option<crate::lab::pcap::CaptureConfig>,
+) -> Result<i32> {
+    let mut cfg = LabConfig::parse(link, None, None)?;
+    cfg.capture = capture;
     let mut forwarded = child_args(args)?;
     let json = forwarded.iter().any(|a| a == "--json");
     let lab = Lab::start(&cfg)?;
@@ -185,18 +194,31 @@ pub async fn run(link: &str, args: Vec<String>) -> Result<i32> {
     } else {
         crate::output::print(format_args!("nettool bench {banner}\n"))?;
     }
+    // Ctrl-C reaches the child too (it ends its run); this side then closes the lab and
+    // its capture properly instead of dying halfway.
+    let interrupted = crate::shutdown::interrupted();
     let mut cmd = tokio::process::Command::from(lab.command(&exe.to_string_lossy(), &argv));
-    let status = cmd.kill_on_drop(true).status().await;
+    let mut child = cmd.kill_on_drop(true).spawn();
+    let status = match &mut child {
+        Ok(child) => tokio::select! {
+            s = child.wait() => s.map(crate::lab::run::exit_code),
+            _ = interrupted => {
+                let _ = tokio::time::timeout(crate::lab::run::KILL_AFTER, child.wait()).await;
+                Ok(130)
+            }
+        },
+        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+    };
+    drop(child);
     drop(servers);
-    let counts = lab.stop();
+    let (counts, capture) = lab.finish();
+    let capture = capture.map(|c| format!("{c}\n")).unwrap_or_default();
     if json {
-        eprint!("{counts}");
+        eprint!("{counts}{capture}");
     } else {
-        crate::output::print(format_args!("{counts}"))?;
+        crate::output::print(format_args!("{counts}{capture}"))?;
     }
-    Ok(crate::lab::run::exit_code(
-        status.context("running the bench inside the lab")?,
-    ))
+    status.context("running the bench inside the lab")
 }
 
 #[cfg(test)]
@@ -213,6 +235,8 @@ mod tests {
         assert_eq!(got, v(&["rtt", "--duration", "1s"]));
         let got = child_args(v(&["--link=delay=5ms", "--json"])).unwrap();
         assert_eq!(got, v(&["--json"]));
+        let got = child_args(v(&["--pcap", "f", "--pcap-max=1M", "--pcap-snaplen", "64"]));
+        assert_eq!(got.unwrap(), v(&[]));
         assert!(child_args(v(&["--link", "x", "--connect", "h"])).is_err());
         assert!(child_args(v(&["--chat=h:1"])).is_err());
     }

@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | [`rtt`] | round trip, one message outstanding (sockperf ping-pong) |
 //! | [`stream`] | one-way bulk: goodput, UDP loss/reorder/jitter (iperf3) |
+//! | [`interval`] | `--interval`: per-interval lines, TCP's `TCP_INFO` beside UDP's receiver counts |
 //! | `fanout` | chat fan-out: delivered msgs/s, latency, loss, server CPU per delivery |
 //! | [`cluster`] | `fanout --servers N`: one server vs N on a NATS bus, the bus's CPU beside a bare async-nats peer's |
 //! | [`capacity`] | a room filled to its limit: join rate, RSS per member, broadcast latency |
@@ -24,10 +25,12 @@ mod child;
 pub mod cluster;
 pub mod cpu;
 mod fanout;
+pub mod interval;
 pub mod link;
 pub mod load;
 mod local_echo;
 pub mod plot;
+mod plot_time;
 mod report;
 pub mod rtt;
 mod secure;

@@ -4,6 +4,7 @@
 //!   side's p99.9 (the legend gives each side's max, which may lie beyond the axis).
 //! * `stream.svg`: goodput bars: TCP, UDP unpaced (with its loss, which is what the
 //!   unpaced figure mostly says), and UDP at the highest rate with (near) zero loss.
+//! * `stream_time.svg`: the stream over time (see [`super::plot_time`]).
 //! * `fanout.svg`: what differs between the protocols in the chat room: delivery
 //!   latency percentiles and the server's CPU per delivery, with the loss in the title
 //!   (delivered msg/s is just the offered load, so it is not plotted). Where the
@@ -39,6 +40,11 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
     if report.stream.any().is_some() {
         let f = dir.join("stream.svg");
         stream_chart(&report.stream, &f)?;
+        files.push(f);
+    }
+    if super::plot_time::has_samples(&report.stream) {
+        let f = dir.join("stream_time.svg");
+        super::plot_time::stream_over_time(&report.stream, &f)?;
         files.push(f);
     }
     if report.fanout.any().is_some() {

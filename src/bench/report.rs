@@ -3,6 +3,7 @@
 
 use super::capacity::CapacityResult;
 use super::fanout::FanoutResult;
+use super::interval::line::{cc_cells, CC_ROWS};
 use super::rtt::RttResult;
 use super::setup::SetupResult;
 use super::stream::{RateSearch, StreamResult};
@@ -118,6 +119,13 @@ impl Report {
                     q(format!("{} of {}", d.lost, d.sent)),
                 );
             }
+            for (i, label) in CC_ROWS.iter().enumerate() {
+                row(
+                    none(),
+                    label,
+                    self.rtt.map(|r| Some(cc_cells(r.cc.as_ref()?)[i].clone())),
+                );
+            }
         }
         if self.stream.any().is_some() {
             let s = &self.stream;
@@ -150,6 +158,13 @@ impl Report {
             let rd = |r: &StreamResult| Some(format!("{} / {}", r.reordered?, r.duplicates?));
             row(none(), "reordered / duplicates", s.map(rd));
             row(none(), "jitter (RFC 3550)", s.map(|r| r.jitter_us.map(us)));
+            for (i, label) in CC_ROWS.iter().enumerate() {
+                row(
+                    none(),
+                    label,
+                    s.map(|r| Some(cc_cells(r.cc.as_ref()?)[i].clone())),
+                );
+            }
         }
         if let Some(f) = self.fanout.any() {
             let s = &self.fanout;

@@ -4,6 +4,8 @@
 //! Replies that do not come back within the timeout are counted as lost, over either
 //! protocol (a late TCP echo is skipped by the pinger, see `crate::echo::pinger`).
 
+use super::interval::rtt::RttWindow;
+use super::interval::{CcSummary, Cum, Interval, IntervalConfig, Recorder};
 use crate::echo::pinger::{stamp, Outcome, Pinger};
 use crate::measure::latency::{self as stats, Latency};
 use crate::wire::Proto;
@@ -34,6 +36,8 @@ pub struct RttConfig {
     pub secure: crate::quic::endpoint::ClientOptions,
     /// QUIC: DATAGRAM frames instead of a stream.
     pub datagrams: bool,
+    /// Per-interval reports.
+    pub intervals: IntervalConfig,
 }
 
 /// What was measured.
@@ -54,6 +58,11 @@ pub struct RttResult {
     /// Every recorded round trip, in ns (for charts).
     #[serde(skip)]
     pub hist: Histogram<u64>,
+    /// TCP, TLS, QUIC: the connection's own view at the end (retransmissions, cwnd, srtt).
+    pub cc: Option<CcSummary>,
+    /// One per `--interval`, adding up to the totals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
 }
 
 /// Measure (blocking: call from a thread of its own or `spawn_blocking`).
@@ -78,6 +87,8 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         stamp(&mut payload, u64::MAX - i);
         pinger.ping(&payload)?;
     }
+    let mut rec = Recorder::new(&cfg.intervals, "rtt", cfg.proto);
+    let mut window = RttWindow::default();
     let start = Instant::now();
     while (cfg.count == 0 || sent < cfg.count) && start.elapsed() < cfg.duration {
         sent += 1;
@@ -85,10 +96,12 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         let t0 = Instant::now();
         match pinger.ping(&payload)? {
             Outcome::Answered => {
-                stats::record(&mut hist, t0.elapsed());
+                let rtt = t0.elapsed();
+                stats::record(&mut hist, rtt);
+                window.answered(rtt);
                 received += 1;
             }
-            Outcome::Lost | Outcome::Mismatch => {}
+            Outcome::Lost | Outcome::Mismatch => window.lost(),
             Outcome::Unreachable => {
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
@@ -96,7 +109,20 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
                 ))
             }
         }
+        if let Some(rec) = &mut rec {
+            if let Some(tick) = rec.due(Instant::now()) {
+                rec.record(tick, cum(&pinger, &mut window, received * cfg.size as u64));
+            }
+        }
     }
+    let intervals = match rec {
+        Some(mut rec) => {
+            rec.finish(cum(&pinger, &mut window, received * cfg.size as u64));
+            rec.intervals
+        }
+        None => Vec::new(),
+    };
+    let cc = pinger.cc_snapshot().as_ref().map(CcSummary::of);
     Ok(RttResult {
         proto: cfg.proto,
         size: cfg.size,
@@ -105,5 +131,18 @@ pub fn run(cfg: &RttConfig) -> io::Result<RttResult> {
         lost: sent - received,
         latency: Latency::from_histogram(&hist),
         hist,
+        cc,
+        intervals,
     })
+}
+
+/// The figures at an interval's end: bytes echoed, the connection's own view (TCP, TLS,
+/// QUIC), and the window's round trips (the window starts over).
+fn cum(p: &Pinger, window: &mut RttWindow, bytes: u64) -> Cum {
+    Cum {
+        bytes,
+        cc: p.cc_snapshot(),
+        rtt: Some(window.take(p.stale)),
+        ..Cum::default()
+    }
 }

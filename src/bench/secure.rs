@@ -8,15 +8,19 @@
 //! socket each time (TCP). "Full" never resumes; "resumed" offers the ticket of the
 //! previous connection; "0-RTT" (QUIC) sends the byte with the resumed handshake.
 
+use super::interval::tcp::{tick, Ticker};
+use super::interval::Recorder;
 use super::setup::{SetupConfig, SetupResult};
+use super::stream::{reliable_result, StreamConfig, StreamResult};
 use crate::cert::{self, Negotiated, SessionLog};
 use crate::echo::sink::{TcpReport, TCP_PREAMBLE};
 use crate::measure::latency::{self as stats, Latency};
 use crate::quic::endpoint::{self, ClientOptions};
+use crate::transport::stats::CcStats;
 use crate::wire::Proto;
 use bytes::Bytes;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -168,47 +172,51 @@ async fn quic_once(
     Ok(ok)
 }
 
-/// One-way bulk into the sink over TLS or QUIC for `duration`: (sent bytes, the sink's
-/// report). Both on a runtime of their own; TLS through tokio-rustls, as the bare
-/// program's floor is (the blocking rustls stream ran at 0.7× of it once rustls's
-/// per-byte cost fell with AES-128-GCM).
-pub(super) fn stream(
-    addr: SocketAddr,
-    proto: Proto,
-    duration: Duration,
-    opts: &ClientOptions,
-) -> io::Result<(u64, TcpReport)> {
+/// One-way bulk into the sink over TLS or QUIC for `cfg.duration`, with intervals from
+/// the connection's own statistics (through `CcStats`). Both on a runtime of their own.
+pub(super) fn stream(cfg: &StreamConfig) -> io::Result<StreamResult> {
+    let rec = Recorder::new(&cfg.intervals, "stream", cfg.proto);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    match proto {
-        Proto::Quic => rt.block_on(quic_stream(addr, duration, opts)),
-        _ => rt.block_on(tls_stream(addr, duration, opts)),
+    match cfg.proto {
+        Proto::Quic => rt.block_on(quic_stream(cfg, rec)),
+        _ => rt.block_on(tls_stream(cfg, rec)),
     }
 }
 
-async fn tls_stream(
-    addr: SocketAddr,
-    duration: Duration,
-    opts: &ClientOptions,
-) -> io::Result<(u64, TcpReport)> {
+/// TLS through tokio-rustls, as the bare program's floor is (the blocking rustls stream
+/// ran at 0.7× of it once rustls's per-byte cost fell with AES-128-GCM). TCP_INFO of the
+/// socket under TLS is read on a thread of its own (as over TCP), through a duplicate of
+/// its descriptor.
+async fn tls_stream(cfg: &StreamConfig, rec: Option<Recorder>) -> io::Result<StreamResult> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = cfg.addr;
     let patience = Duration::from_secs(10);
     let sock = tokio::time::timeout(patience, tokio::net::TcpStream::connect(addr))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no TCP connection"))??;
-    let host = addr.to_string();
+    // The same socket twice: tokio's for the TLS stream, a std one for TCP_INFO.
+    let std_sock = sock.into_std()?;
+    let info: TcpStream = std_sock.try_clone()?;
+    let sock = tokio::net::TcpStream::from_std(std_sock)?;
     let log = SessionLog::new(false);
     let alpn = crate::wire::ALPN_ECHO;
-    let connecting = crate::tcp::tls::connect(sock, &host, &opts.trust, opts.kx, alpn, log);
+    let host = addr.to_string();
+    let connecting =
+        crate::tcp::tls::connect(sock, &host, &cfg.secure.trust, cfg.secure.kx, alpn, log);
     let mut s = tokio::time::timeout(patience, connecting)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no TLS handshake"))??;
     s.write_all(TCP_PREAMBLE).await?;
+    let ticker = match rec {
+        Some(rec) => Some(Ticker::start(rec, info.try_clone()?)),
+        None => None,
+    };
     let chunk = vec![0x42u8; CHUNK];
     let start = Instant::now();
     let mut sent = 0u64;
-    while start.elapsed() < duration {
+    while start.elapsed() < cfg.duration {
         s.write_all(&chunk).await?;
         sent += CHUNK as u64;
     }
@@ -218,15 +226,19 @@ async fn tls_stream(
     tokio::time::timeout(patience, s.read_exact(&mut b))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no report from the sink"))??;
-    Ok((sent, TcpReport::decode(&b)))
+    let rec = ticker.and_then(Ticker::finish);
+    let last = info.cc_snapshot();
+    Ok(reliable_result(
+        cfg.proto,
+        sent,
+        &TcpReport::decode(&b),
+        rec,
+        last,
+    ))
 }
 
-async fn quic_stream(
-    addr: SocketAddr,
-    duration: Duration,
-    opts: &ClientOptions,
-) -> io::Result<(u64, TcpReport)> {
-    let (_ep, conn) = crate::quic::echo::connect(addr, opts, SessionLog::new(false))
+async fn quic_stream(cfg: &StreamConfig, mut rec: Option<Recorder>) -> io::Result<StreamResult> {
+    let (_ep, conn) = crate::quic::echo::connect(cfg.addr, &cfg.secure, SessionLog::new(false))
         .await
         .map_err(|e| io::Error::other(format!("{e:#}")))?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(io::Error::other)?;
@@ -236,11 +248,14 @@ async fn quic_stream(
     let chunk = Bytes::from(vec![0x42u8; CHUNK]);
     let start = Instant::now();
     let mut sent = 0u64;
-    while start.elapsed() < duration {
+    while start.elapsed() < cfg.duration {
         send.write_chunk(chunk.clone())
             .await
             .map_err(io::Error::from)?;
         sent += CHUNK as u64;
+        if let Some(rec) = &mut rec {
+            tick(rec, &conn, sent);
+        }
     }
     let _ = send.finish();
     let mut b = [0u8; TcpReport::LEN];
@@ -248,6 +263,13 @@ async fn quic_stream(
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no report from the sink"))?
         .map_err(io::Error::other)?;
+    let last = conn.cc_snapshot();
     conn.close(0u32.into(), b"done");
-    Ok((sent, TcpReport::decode(&b)))
+    Ok(reliable_result(
+        cfg.proto,
+        sent,
+        &TcpReport::decode(&b),
+        rec,
+        last,
+    ))
 }

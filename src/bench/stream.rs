@@ -8,7 +8,10 @@
 //! highest paced rate the path carries with (near) zero loss, found by a short binary
 //! search of paced trials as RFC 2544 §26.1 defines throughput.
 
+use super::interval::tcp as itcp;
+use super::interval::{self, CcSample, CcSummary, Interval, IntervalConfig, Recorder};
 use crate::echo::sink::{self, TcpReport, UdpReport};
+use crate::transport::stats::CcStats;
 use crate::wire::Proto;
 use serde::Serialize;
 use std::io::{self, Read, Write};
@@ -35,6 +38,8 @@ pub struct StreamConfig {
     pub rate_bps: u64,
     /// TLS and QUIC: how the server is trusted, and the groups offered.
     pub secure: crate::quic::endpoint::ClientOptions,
+    /// Per-interval reports and chart samples.
+    pub intervals: IntervalConfig,
 }
 
 /// What a stream measured.
@@ -70,6 +75,14 @@ pub struct StreamResult {
     pub jitter_us: Option<f64>,
     /// UDP: the highest rate with (near) zero loss (see [`search`]).
     pub zero_loss: Option<RateSearch>,
+    /// TCP, TLS, QUIC: the sender's own view at the end (retransmissions, cwnd, srtt).
+    pub cc: Option<CcSummary>,
+    /// One per `--interval`, adding up to the totals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
+    /// Finer samples for the chart over time (`--plot`).
+    #[serde(skip)]
+    pub samples: Vec<Interval>,
 }
 
 /// The result of [`search`].
@@ -118,10 +131,7 @@ pub fn run(cfg: &StreamConfig) -> io::Result<StreamResult> {
     match cfg.proto {
         Proto::Tcp => tcp(cfg),
         Proto::Udp => udp(cfg),
-        Proto::Tls | Proto::Quic => {
-            super::secure::stream(cfg.addr, cfg.proto, cfg.duration, &cfg.secure)
-                .map(|(sent, r)| bytes_result(cfg.proto, sent, &r))
-        }
+        Proto::Tls | Proto::Quic => super::secure::stream(cfg),
     }
     .map_err(|e| {
         super::named(
@@ -136,6 +146,13 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
     let mut s = TcpStream::connect_timeout(&cfg.addr, Duration::from_secs(5))?;
     s.write_all(sink::TCP_PREAMBLE)?;
     let chunk = vec![0x42u8; TCP_CHUNK];
+    let rec = Recorder::new(&cfg.intervals, "stream", Proto::Tcp);
+    // One TCP_INFO read per tick, on a thread of its own: the loop below is the same
+    // with intervals as without.
+    let ticker = match rec {
+        Some(rec) => Some(itcp::Ticker::start(rec, s.try_clone()?)),
+        None => None,
+    };
     let start = Instant::now();
     let mut sent = 0u64;
     while start.elapsed() < cfg.duration {
@@ -146,7 +163,38 @@ fn tcp(cfg: &StreamConfig) -> io::Result<StreamResult> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut b = [0u8; TcpReport::LEN];
     s.read_exact(&mut b)?;
-    Ok(bytes_result(Proto::Tcp, sent, &TcpReport::decode(&b)))
+    let rec = ticker.and_then(itcp::Ticker::finish);
+    Ok(reliable_result(
+        Proto::Tcp,
+        sent,
+        &TcpReport::decode(&b),
+        rec,
+        s.cc_snapshot(),
+    ))
+}
+
+/// A reliable stream's result (TCP, TLS, QUIC): `sent` bytes, the sink's report, the
+/// intervals ended with the connection's `last` figures.
+pub(super) fn reliable_result(
+    proto: Proto,
+    sent: u64,
+    report: &TcpReport,
+    rec: Option<Recorder>,
+    last: Option<CcSample>,
+) -> StreamResult {
+    let (intervals, samples) = match rec {
+        Some(mut rec) => {
+            rec.finish(itcp::cum(last, sent));
+            (rec.intervals, rec.samples)
+        }
+        None => Default::default(),
+    };
+    StreamResult {
+        cc: last.as_ref().map(CcSummary::of),
+        intervals,
+        samples,
+        ..bytes_result(proto, sent, report)
+    }
 }
 
 /// A byte stream's result (TCP, TLS, QUIC): `sent` bytes, the sink's report.
@@ -168,6 +216,9 @@ fn bytes_result(proto: Proto, sent: u64, r: &TcpReport) -> StreamResult {
         duplicates: None,
         jitter_us: None,
         zero_loss: None,
+        cc: None,
+        intervals: Vec::new(),
+        samples: Vec::new(),
     }
 }
 
@@ -198,6 +249,8 @@ fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {
     };
     let gap = gap.map(|g| g * batch as u32);
     let mut buf = vec![0u8; cfg.size * batch];
+    let mut rec = Recorder::new(&cfg.intervals, "stream", Proto::Udp);
+    let mut poller = interval::udp::SinkPoller::new(session);
     let start = Instant::now();
     let mut next = start;
     let mut seq = 0u64;
@@ -220,10 +273,25 @@ fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {
         if sent.is_err() {
             send_errors += batch as u64;
         }
+        if let Some(rec) = &mut rec {
+            poller.poll(&sock, rec, Instant::now());
+        }
     }
     let send_secs = start.elapsed().as_secs_f64();
     let sent = seq - send_errors;
     let report = fetch_report(&sock, session)?;
+    let (intervals, samples) = match rec {
+        Some(mut rec) => {
+            // At the end every datagram not received is lost, the last ones included.
+            let mut end = interval::udp::cum(&report);
+            if let Some(d) = &mut end.dgram {
+                d.highest = d.highest.max(sent);
+            }
+            rec.finish(end);
+            (rec.intervals, rec.samples)
+        }
+        None => Default::default(),
+    };
     let recv = report.received;
     let recv_secs = (report.span_ns as f64 / 1e9).max(1e-9);
     Ok(StreamResult {
@@ -246,6 +314,9 @@ fn udp(cfg: &StreamConfig) -> io::Result<StreamResult> {
         duplicates: Some(report.duplicates),
         jitter_us: Some(report.jitter_ns as f64 / 1000.0),
         zero_loss: None,
+        cc: None,
+        intervals,
+        samples,
     })
 }
 
@@ -264,6 +335,7 @@ pub fn search(cfg: &StreamConfig, ceiling_bps: u64, s: &SearchConfig) -> io::Res
             proto: Proto::Udp,
             duration: s.trial,
             rate_bps: rate,
+            intervals: IntervalConfig::default(),
             ..cfg.clone()
         };
         let r = udp(&trial)?;
@@ -313,9 +385,11 @@ fn pace(at: Instant) {
     }
 }
 
-/// Ask the sink for its counters, retrying: the request or the answer may be lost.
+/// Ask the sink for its counters, retrying: the request or the answer may be lost. An
+/// answer to an interval's request (another token) is not the final one.
 fn fetch_report(sock: &UdpSocket, session: u32) -> io::Result<UdpReport> {
-    let req = sink::report_request(session);
+    const FINAL: u64 = u64::MAX;
+    let req = sink::tokened_request(session, FINAL);
     let mut buf = [0u8; 2048];
     sock.set_read_timeout(Some(Duration::from_millis(300)))?;
     for _ in 0..10 {
@@ -323,8 +397,9 @@ fn fetch_report(sock: &UdpSocket, session: u32) -> io::Result<UdpReport> {
         loop {
             match sock.recv(&mut buf) {
                 Ok(n) => {
+                    let token = sink::answer_token(&buf[..n]);
                     if let Some(r) = UdpReport::decode(&buf[..n]) {
-                        if r.session == session {
+                        if r.session == session && token.is_none_or(|t| t == FINAL) {
                             return Ok(r);
                         }
                     }

@@ -3,6 +3,7 @@
 //! loopback (or `--connect ADDR`), with a progress bar on stderr.
 
 use super::fanout::{self, FanoutConfig};
+use super::interval::{IntervalConfig, LineSink};
 use super::local_echo::LocalEcho;
 use super::report::Report;
 use super::rtt::{self, RttConfig};
@@ -52,6 +53,12 @@ pub struct SuiteConfig {
     pub rtt_duration: Duration,
     /// Stream: how long to send over each protocol.
     pub stream_duration: Duration,
+    /// Round trip and stream: an interval report this often (`None`: none).
+    pub interval: Option<Duration>,
+    /// Print each interval as a line as it ends (not with `--json`).
+    pub interval_lines: bool,
+    /// Stream: keep samples for the chart over time (`--plot`).
+    pub interval_samples: bool,
     /// UDP stream: datagram size, in bytes.
     pub udp_size: usize,
     /// UDP stream: target rate, in bits per second (0: as fast as the socket takes).
@@ -127,6 +134,9 @@ impl Default for SuiteConfig {
             rtt_size: DEFAULT_RTT_SIZE,
             rtt_duration: DEFAULT_DURATION,
             stream_duration: DEFAULT_DURATION,
+            interval: None,
+            interval_lines: false,
+            interval_samples: false,
             udp_size: DEFAULT_UDP_SIZE,
             rate_bps: DEFAULT_RATE_BPS,
             stream_search: Some(SearchConfig::default()),
@@ -211,6 +221,11 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
+    let intervals = |samples: bool| IntervalConfig {
+        every: cfg.interval,
+        samples,
+        lines: cfg.interval_lines.then(|| line_sink(&bar)),
+    };
     let mut report = Report::new(target);
     let mut secure = cfg.secure.clone();
     if let Some(echo) = &local {
@@ -237,6 +252,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                     Proto::Udp => Duration::from_millis(200),
                     Proto::Tcp | Proto::Tls | Proto::Quic => crate::echo::pinger::TCP_PATIENCE,
                 },
+                intervals: intervals(false),
             };
             let dgram = RttConfig {
                 datagrams: true,
@@ -261,6 +277,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
                 size: cfg.udp_size,
                 rate_bps: cfg.rate_bps,
                 secure: secure.clone(),
+                intervals: intervals(cfg.interval_samples),
             };
             let search = cfg.stream_search.clone().filter(|_| proto == Proto::Udp);
             let r = step(&bar, move || {
@@ -353,6 +370,17 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
         echo.stop().await;
     }
     Ok(report)
+}
+
+/// Interval lines on stdout, with the progress bar (stderr) out of their way.
+fn line_sink(bar: &ProgressBar) -> LineSink {
+    let bar = bar.clone();
+    LineSink(std::sync::Arc::new(move |line: &str| {
+        // A closed stdout ends the bench when the table is printed.
+        bar.suspend(|| {
+            let _ = crate::output::print(format_args!("{line}\n"));
+        })
+    }))
 }
 
 fn set<T>(pair: &mut super::report::Pair<T>, proto: Proto, value: T) {

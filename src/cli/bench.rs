@@ -7,8 +7,10 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use nettool::bench::suite::{self, Part, SuiteConfig};
 use nettool::tcp::SlowPolicy;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// [`Part`] on the command line.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +90,11 @@ pub struct BenchArgs {
     /// How long each round-trip, stream and fan-out measurement runs.
     #[arg(long, value_parser = duration, default_value_t = suite::DEFAULT_DURATION.into())]
     duration: Dur,
+    /// Round trip and stream: a line per protocol every DUR (iperf3's -i), TCP's own view
+    /// (TCP_INFO) beside UDP's loss; 0 turns them off [default: 1s when stdout is a
+    /// terminal and a part runs 3 s or more].
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    interval: Option<Dur>,
     /// Round-trip payload (bytes).
     #[arg(long, default_value_t = suite::DEFAULT_RTT_SIZE)]
     size: usize,
@@ -169,6 +176,9 @@ pub struct BenchArgs {
     /// the same window (same contention), rather than after them.
     #[arg(long, requires = "servers")]
     pub floor_beside: bool,
+    /// With --link: a capture of the link (see `nettool lab --help`).
+    #[command(flatten)]
+    pub pcap: super::PcapArgs,
     /// Internal: the capacity bench's UDP members, in a process of their own.
     #[arg(long, hide = true)]
     pub capacity_worker: Option<SocketAddr>,
@@ -228,6 +238,13 @@ impl BenchArgs {
     ) -> Result<SuiteConfig> {
         let d = *self.duration;
         let cfg = SuiteConfig {
+            interval: interval(
+                self.interval.map(|i| *i),
+                d,
+                std::io::stdout().is_terminal(),
+            ),
+            interval_lines: !self.json,
+            interval_samples: self.plot.is_some(),
             connect,
             protos: self.protos(),
             secure: SecureArgs {
@@ -269,6 +286,21 @@ impl BenchArgs {
         Ok(cfg)
     }
 }
+
+/// The interval in force: the one given (0: none), else [`AUTO_INTERVAL`] when stdout
+/// is a terminal and a part runs at least [`AUTO_MIN_PART`].
+fn interval(given: Option<Duration>, part: Duration, terminal: bool) -> Option<Duration> {
+    match given {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => (terminal && part >= AUTO_MIN_PART).then_some(AUTO_INTERVAL),
+    }
+}
+
+/// The default interval, where there is one.
+const AUTO_INTERVAL: Duration = Duration::from_secs(1);
+/// Parts at least this long get [`AUTO_INTERVAL`] on a terminal.
+const AUTO_MIN_PART: Duration = Duration::from_secs(3);
 
 #[cfg(test)]
 mod tests {
@@ -336,6 +368,19 @@ mod tests {
         assert_eq!((c.servers, c.coalesce), (3, Duration::from_millis(2)));
         let c = parse(&["nettool", "bench", "fanout", "--servers", "2"]).expect("a cluster");
         assert_eq!(c.coalesce, Duration::ZERO);
+    }
+
+    #[test]
+    fn intervals_default_on_only_for_a_terminal_and_long_parts() {
+        let s = Duration::from_secs;
+        assert_eq!(interval(None, s(3), true), Some(s(1)));
+        assert_eq!(interval(None, s(2), true), None);
+        assert_eq!(interval(None, s(10), false), None);
+        assert_eq!(interval(Some(s(0)), s(10), true), None);
+        assert_eq!(
+            interval(Some(Duration::from_millis(250)), s(1), false),
+            Some(Duration::from_millis(250))
+        );
     }
 
     #[test]

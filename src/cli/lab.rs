@@ -1,6 +1,8 @@
 //! `nettool lab`: run a command behind an emulated impaired link.
 
 use clap::Args;
+use nettool::lab::pcap::{CaptureConfig, DEFAULT_MAX_BYTES};
+use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(
@@ -18,7 +20,37 @@ pub struct LabArgs {
     /// Host -> inside instead of --link.
     #[arg(long)]
     pub downlink: Option<String>,
+    #[command(flatten)]
+    pub pcap: PcapArgs,
     /// The command to run inside, after `--`.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,
+}
+
+/// `--pcap` and its bounds (`nettool lab` and `nettool bench --link`).
+#[derive(Args, Clone, Debug)]
+pub struct PcapArgs {
+    /// Write every packet entering the emulated link, both directions, to FILE as pcapng
+    /// (tcpdump -r, tshark, Wireshark), stamped when it entered; the packets the lab
+    /// dropped, duplicated or held back carry a comment.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// With --pcap: bytes kept per packet [default: its IP and TCP/UDP headers plus 96].
+    #[arg(long, requires = "pcap", value_name = "BYTES")]
+    pub pcap_snaplen: Option<u32>,
+    /// With --pcap: stop capturing (the run goes on) before the file grows past SIZE
+    /// (K, M, G suffixes).
+    #[arg(long, requires = "pcap", value_name = "SIZE", value_parser = super::parse_size)]
+    pub pcap_max: Option<usize>,
+}
+
+impl PcapArgs {
+    /// The capture asked for, if any.
+    pub fn config(&self) -> Option<CaptureConfig> {
+        Some(CaptureConfig {
+            path: self.pcap.clone()?,
+            snaplen: self.pcap_snaplen,
+            max_bytes: self.pcap_max.map_or(DEFAULT_MAX_BYTES, |m| m as u64),
+        })
+    }
 }

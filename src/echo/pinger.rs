@@ -11,6 +11,7 @@
 //! the stream's framing unknown: the next ping reconnects.
 
 use crate::quic::endpoint::ClientOptions;
+use crate::transport::stats::{CcSnapshot, CcStats};
 use crate::wire::Proto;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -68,6 +69,15 @@ impl Wire {
 
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock().set_read_timeout(t)
+    }
+}
+
+impl CcStats for Wire {
+    fn cc_snapshot(&self) -> Option<CcSnapshot> {
+        match self {
+            Wire::Plain(s) => s.cc_snapshot(),
+            Wire::Tls(s) => s.cc_snapshot(),
+        }
     }
 }
 
@@ -169,6 +179,16 @@ impl Pinger {
             timeout,
             stale: 0,
         })
+    }
+
+    /// The connection's own congestion-control view (TCP and TLS: `TCP_INFO`; QUIC:
+    /// quinn's statistics; UDP: none).
+    pub(crate) fn cc_snapshot(&self) -> Option<CcSnapshot> {
+        match &self.inner {
+            Inner::Tcp(t) => t.stream.cc_snapshot(),
+            Inner::Quic(q) => q.cc_snapshot(),
+            Inner::Udp(_) => None,
+        }
     }
 
     /// Send `payload` and wait for the same bytes back.

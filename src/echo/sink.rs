@@ -6,7 +6,11 @@
 //! * UDP: a datagram tagged [`DATA_TAG`] is counted per (source, session), not echoed:
 //!   sequence gaps, reorders, duplicates and RFC 3550 interarrival jitter. A datagram
 //!   tagged [`REPORT_REQ`] (padded to at least the report's size, so the answer is never
-//!   larger than the question) is answered with a [`UdpReport`].
+//!   larger than the question) is answered with a [`UdpReport`]. A request of
+//!   [`TOKENED_LEN`] bytes carries a token (bytes 8..16) that the answer repeats after the
+//!   report, so a sender asking for reports mid-stream (the bench's intervals) can tell
+//!   each answer's question, even when the link delays, loses or duplicates some; a
+//!   shorter request gets the plain report, as before, both ways compatible.
 
 use crate::measure::seq::{Anomaly, SeqTracker};
 use std::collections::HashMap;
@@ -23,6 +27,8 @@ pub const REPORT_REQ: &[u8; 4] = b"\0NSQ";
 pub const REPORT_TAG: &[u8; 4] = b"\0NSR";
 /// Smallest counted datagram.
 pub const DATA_HEADER: usize = 24;
+/// A report request (and its answer) carrying a token: the report, then the token.
+pub const TOKENED_LEN: usize = UdpReport::LEN + 8;
 /// Sessions tracked at most; the idlest is forgotten first.
 const MAX_SESSIONS: usize = 64;
 /// A session silent this long is forgotten.
@@ -152,6 +158,21 @@ pub fn report_request(session: u32) -> [u8; UdpReport::LEN] {
     b
 }
 
+/// A report request for `session` whose answer repeats `token` after the report.
+pub fn tokened_request(session: u32, token: u64) -> [u8; TOKENED_LEN] {
+    let mut b = [0u8; TOKENED_LEN];
+    b[..UdpReport::LEN].copy_from_slice(&report_request(session));
+    b[8..16].copy_from_slice(&token.to_le_bytes());
+    b
+}
+
+/// The token an answer repeats, if it has one (an answer to a [`tokened_request`] from a
+/// sink that knows tokens).
+pub fn answer_token(answer: &[u8]) -> Option<u64> {
+    let t = answer.get(UdpReport::LEN..TOKENED_LEN)?;
+    Some(u64::from_le_bytes(t.try_into().ok()?))
+}
+
 /// Whether a UDP datagram belongs to the sink rather than to echo.
 pub fn is_sink_datagram(d: &[u8]) -> bool {
     d.len() >= 8 && (d[..4] == *DATA_TAG || d[..4] == *REPORT_REQ)
@@ -167,6 +188,17 @@ struct Session {
     last: Instant,
 }
 
+/// The answer to a report request: a report, and the request's token if it had one.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer([u8; TOKENED_LEN], usize);
+
+impl std::ops::Deref for Answer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
 /// Per-(source, session) counters of a UDP sink.
 #[derive(Default)]
 pub struct UdpSink {
@@ -174,15 +206,20 @@ pub struct UdpSink {
 }
 
 impl UdpSink {
-    /// Handle a sink datagram; returns the reply to send, if any.
-    pub fn on_datagram(&mut self, d: &[u8], from: SocketAddr) -> Option<[u8; UdpReport::LEN]> {
+    /// Handle a sink datagram; returns the reply to send, if any (never longer than `d`).
+    pub fn on_datagram(&mut self, d: &[u8], from: SocketAddr) -> Option<Answer> {
         let session = u32::from_le_bytes(d.get(4..8)?.try_into().ok()?);
         if d[..4] == *REPORT_REQ {
             if d.len() < UdpReport::LEN {
                 return None; // never answer with more bytes than were sent
             }
-            let report = self.report(from, session);
-            return Some(report.encode());
+            let mut a = Answer([0; TOKENED_LEN], UdpReport::LEN);
+            a.0[..UdpReport::LEN].copy_from_slice(&self.report(from, session).encode());
+            if d.len() >= TOKENED_LEN {
+                a.0[UdpReport::LEN..].copy_from_slice(&d[8..16]);
+                a.1 = TOKENED_LEN;
+            }
+            return Some(a);
         }
         if d.len() < DATA_HEADER {
             return None;
@@ -285,6 +322,12 @@ mod tests {
         assert_eq!(other.received, 1);
         // A short request is not answered (no amplification).
         assert!(sink.on_datagram(&report_request(7)[..16], from).is_none());
+        // A tokened request gets the same report and its token back; a plain one none.
+        let a = sink.on_datagram(&tokened_request(7, 99), from).unwrap();
+        assert_eq!((a.len(), answer_token(&a)), (TOKENED_LEN, Some(99)));
+        assert_eq!(UdpReport::decode(&a), Some(r));
+        let plain = sink.on_datagram(&report_request(7), from).unwrap();
+        assert_eq!((plain.len(), answer_token(&plain)), (UdpReport::LEN, None));
     }
 
     #[test]

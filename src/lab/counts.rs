@@ -18,6 +18,9 @@ pub struct Counts {
     pub dropped_loss: u64,
     /// Dropped because the rate limiter's queue (or the engine's hard cap) was full.
     pub dropped_queue: u64,
+    /// Of the dropped packets (loss or queue), the TCP segments that carried data: what
+    /// a TCP sender on this side had to retransmit.
+    pub dropped_tcp_data: u64,
     /// Extra copies sent by `dup=`.
     pub duplicated: u64,
     /// Packets that a later packet overtook (`reorder=`).
@@ -52,6 +55,13 @@ impl fmt::Display for Counts {
             self.reordered,
             self.mean_delay_ms()
         )?;
+        if self.dropped_tcp_data > 0 {
+            write!(
+                f,
+                ", {} TCP data segments among the dropped",
+                self.dropped_tcp_data
+            )?;
+        }
         if self.write_errors > 0 {
             write!(f, ", {} write errors", self.write_errors)?;
         }
@@ -78,7 +88,7 @@ impl fmt::Display for LinkCounts {
 /// Counters a shuttle thread stores and anyone may read (relaxed atomics: each field is
 /// exact, a snapshot taken mid-run may mix fields from two moments).
 #[derive(Debug, Default)]
-pub struct SharedCounts([AtomicU64; 8]);
+pub struct SharedCounts([AtomicU64; 9]);
 
 impl SharedCounts {
     /// Publish a direction's counts (its shuttle thread does, as it goes).
@@ -92,6 +102,7 @@ impl SharedCounts {
             c.reordered,
             c.delay_sum_ns,
             c.write_errors,
+            c.dropped_tcp_data,
         ];
         for (a, x) in self.0.iter().zip(v) {
             a.store(x, Ordering::Relaxed);
@@ -110,6 +121,7 @@ impl SharedCounts {
             reordered: v[5],
             delay_sum_ns: v[6],
             write_errors: v[7],
+            dropped_tcp_data: v[8],
         }
     }
 }
@@ -129,6 +141,7 @@ mod tests {
             reordered: 2,
             delay_sum_ns: 8_000_000,
             write_errors: 5,
+            dropped_tcp_data: 2,
         };
         let s = SharedCounts::default();
         s.store(&c);

@@ -51,6 +51,22 @@ struct Held {
     release: Instant,
 }
 
+/// What the link did with one packet (the capture marks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let through; `held` back to be overtaken (reorder), `duplicated` (dup).
+    Passed {
+        /// Held back until the next packet has left (`reorder=`).
+        held: bool,
+        /// A second copy leaves right after it (`dup=`).
+        duplicated: bool,
+    },
+    /// Dropped by `loss=`.
+    Lost,
+    /// Dropped because the queue was full.
+    QueueFull,
+}
+
 /// One direction's impairment state.
 #[derive(Debug)]
 pub struct Engine {
@@ -108,26 +124,28 @@ impl Engine {
         self.slots.len() - self.free.len()
     }
 
-    /// A packet arrived at `now`. It is copied; the caller keeps its buffer.
-    pub fn submit(&mut self, now: Instant, pkt: &[u8]) {
+    /// A packet arrived at `now`: what the link does with it. It is copied; the caller
+    /// keeps its buffer.
+    pub fn submit(&mut self, now: Instant, pkt: &[u8]) -> Verdict {
         self.counts.received += 1;
         if self.lost() {
             self.counts.dropped_loss += 1;
-            return;
+            self.count_tcp_data(pkt);
+            return Verdict::Lost;
         }
         let depart = match self.spec.rate_bps {
             Some(rate) => match self.enqueue(now, pkt.len(), rate) {
                 Some(d) => d,
-                None => {
-                    self.counts.dropped_queue += 1;
-                    return;
-                }
+                None => return self.queue_drop(pkt),
             },
             None => now,
         };
         let Some(slot) = self.store(pkt) else {
-            self.counts.dropped_queue += 1;
-            return;
+            return self.queue_drop(pkt);
+        };
+        let mut verdict = Verdict::Passed {
+            held: false,
+            duplicated: false,
         };
         let mut due = depart + self.spec.delay;
         if !self.spec.jitter.is_zero() {
@@ -152,6 +170,10 @@ impl Engine {
             self.schedule(due, h.slot, h.arrival);
             self.counts.reordered += 1;
         } else if self.rng.chance(self.spec.reorder) {
+            verdict = Verdict::Passed {
+                held: true,
+                duplicated: false,
+            };
             self.held = Some(Held {
                 slot,
                 arrival: now,
@@ -164,7 +186,23 @@ impl Engine {
             if let Some(copy) = self.store(pkt) {
                 self.counts.duplicated += 1;
                 self.push(due, copy);
+                if let Verdict::Passed { duplicated, .. } = &mut verdict {
+                    *duplicated = true;
+                }
             }
+        }
+        verdict
+    }
+
+    fn queue_drop(&mut self, pkt: &[u8]) -> Verdict {
+        self.counts.dropped_queue += 1;
+        self.count_tcp_data(pkt);
+        Verdict::QueueFull
+    }
+
+    fn count_tcp_data(&mut self, pkt: &[u8]) {
+        if super::packet::is_tcp_data(pkt) {
+            self.counts.dropped_tcp_data += 1;
         }
     }
 

@@ -17,6 +17,8 @@
 //! | [`impair`] | the pure impairment engine (loss, bursts, rate queue, delay, jitter, reorder, dup) |
 //! | [`rng`] | the seeded PRNG that makes a run replayable |
 //! | [`counts`] | what the engine did, per direction |
+//! | [`packet`] | just enough of an IP packet's headers (snap length, TCP data) |
+//! | [`pcap`] | `--pcap FILE`: every packet entering the link as pcapng, the lab's drops marked |
 //! | [`shuttle`] | the two threads that move packets between the TUN devices |
 //! | [`tun`] | creating TUN devices (tun-rs) |
 //! | [`netns`] | namespaces, addresses and stale-lab sweeping through iproute2's `ip` |
@@ -33,6 +35,8 @@ pub mod access;
 pub mod counts;
 pub mod impair;
 pub mod netns;
+pub mod packet;
+pub mod pcap;
 pub mod rng;
 pub mod run;
 pub mod shuttle;
@@ -57,6 +61,9 @@ pub enum LabError {
     /// The link spec could not be parsed.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The capture file cannot be written.
+    #[error("{0}")]
+    Capture(std::io::Error),
     /// Creating a device, namespace or address failed.
     #[error("setting up the lab: {0}")]
     Setup(#[from] std::io::Error),
@@ -69,6 +76,8 @@ pub struct LabConfig {
     pub uplink: LinkSpec,
     /// Host → inside.
     pub downlink: LinkSpec,
+    /// Write every packet crossing the link to a file (`--pcap`).
+    pub capture: Option<pcap::CaptureConfig>,
 }
 
 impl LabConfig {
@@ -83,6 +92,7 @@ impl LabConfig {
         Ok(LabConfig {
             uplink: one(uplink)?,
             downlink: one(downlink)?,
+            capture: None,
         })
     }
 
@@ -107,6 +117,7 @@ pub struct Lab {
     host: Ipv4Addr,
     inside: Ipv4Addr,
     seeds: (u64, u64),
+    capture: Option<pcap::Capture>,
 }
 
 impl Lab {
@@ -114,6 +125,29 @@ impl Lab {
     /// addresses, and start moving packets.
     pub fn start(cfg: &LabConfig) -> Result<Lab, LabError> {
         access::check().map_err(LabError::Privilege)?;
+        let base = cfg
+            .uplink
+            .seed
+            .or(cfg.downlink.seed)
+            .unwrap_or_else(random_seed);
+        let seeds = (
+            cfg.uplink.seed.unwrap_or(base),
+            cfg.downlink.seed.unwrap_or(base) ^ 0x5DEE_CE66_D1CE_4E5B,
+        );
+        // Offload only where no packet needs impairing (see `tun`).
+        let offload = cfg.uplink.is_transparent() && cfg.downlink.is_transparent();
+        // The capture file first: a path that cannot be written fails before anything.
+        let capture = match &cfg.capture {
+            Some(c) => {
+                let specs = [cfg.uplink.to_string(), cfg.downlink.to_string()];
+                let describe = format!("{}; seeds {} / {}", cfg.describe(), seeds.0, seeds.1);
+                Some(
+                    pcap::Capture::start(c, &describe, specs, offload)
+                        .map_err(LabError::Capture)?,
+                )
+            }
+            None => None,
+        };
         let pid = std::process::id();
         let (ns, n) = {
             let _guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,22 +162,11 @@ impl Lab {
             )
         };
         let (host, inside) = netns::addresses(n);
-        // Offload only where no packet needs impairing (see `tun`).
-        let offload = cfg.uplink.is_transparent() && cfg.downlink.is_transparent();
         let host_tun = tun::create(&format!("nl{pid}-{n}h"), offload)?;
         let inside_tun = tun::create(&format!("nl{pid}-{n}i"), offload)?;
         netns::ip(&["link", "set", &inside_tun.name, "netns", ns.name()])?;
         netns::configure_p2p(None, &host_tun.name, host, inside)?;
         netns::configure_p2p(Some(ns.name()), &inside_tun.name, inside, host)?;
-        let base = cfg
-            .uplink
-            .seed
-            .or(cfg.downlink.seed)
-            .unwrap_or_else(random_seed);
-        let seeds = (
-            cfg.uplink.seed.unwrap_or(base),
-            cfg.downlink.seed.unwrap_or(base) ^ 0x5DEE_CE66_D1CE_4E5B,
-        );
         let engine = |spec: &LinkSpec, seed| {
             (!spec.is_transparent()).then(|| impair::Engine::new(spec.clone(), seed))
         };
@@ -152,6 +175,7 @@ impl Lab {
             inside_tun.dev,
             engine(&cfg.uplink, seeds.0),
             engine(&cfg.downlink, seeds.1),
+            [0, 1].map(|lane| capture.as_ref().map(|c| c.tap(lane))),
         )?;
         tracing::debug!(netns = %ns.name(), %host, %inside, "lab up");
         Ok(Lab {
@@ -160,6 +184,7 @@ impl Lab {
             host,
             inside,
             seeds,
+            capture,
         })
     }
 
@@ -202,9 +227,17 @@ impl Lab {
     }
 
     /// Stop the link and remove everything; the final counts.
-    pub fn stop(mut self) -> LinkCounts {
+    pub fn stop(self) -> LinkCounts {
+        self.finish().0
+    }
+
+    /// Stop the link, close the capture (if any) and remove everything: the final
+    /// counts and how the capture went.
+    pub fn finish(mut self) -> (LinkCounts, Option<pcap::Summary>) {
         self.shuttle.stop();
-        self.counts()
+        let counts = self.counts();
+        let capture = self.capture.take().map(|c| c.finish(counts));
+        (counts, capture)
         // Dropping self removes the devices (with their descriptors) and the namespace.
     }
 }

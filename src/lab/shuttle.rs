@@ -24,10 +24,13 @@
 //! counted once). Packets are opaque bytes here: a truncated or garbage packet is moved
 //! (or dropped) like any other, and a write the kernel refuses is counted, never fatal.
 //! One buffer per worker, pooled buffers in the engine: no allocation per packet in
-//! steady state.
+//! steady state. With a capture (`--pcap`), each lane hands every packet it reads, with
+//! the time it read it and the engine's verdict, to its [`Tap`], which copies the headers
+//! into a batch and never blocks (see [`super::pcap`]).
 
 use super::counts::{Counts, SharedCounts};
 use super::impair::Engine;
+use super::pcap::Tap;
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 use std::io;
@@ -68,6 +71,8 @@ struct Lane {
     shared: Arc<SharedCounts>,
     /// A read failed for good: this lane stops moving packets.
     dead: bool,
+    /// The capture's handle (`--pcap`).
+    tap: Option<Tap>,
 }
 
 struct Worker {
@@ -78,12 +83,14 @@ struct Worker {
 }
 
 impl Shuttle {
-    /// Start both directions. `None` for an engine means a perfect link in that direction.
+    /// Start both directions. `None` for an engine means a perfect link in that direction;
+    /// `taps` (uplink, downlink) record every packet for a capture.
     pub fn start(
         host: SyncDevice,
         inside: SyncDevice,
         uplink: Option<Engine>,
         downlink: Option<Engine>,
+        taps: [Option<Tap>; 2],
     ) -> io::Result<Shuttle> {
         // Close-on-exec: a child spawned meanwhile (the wrapped command, `ip`, a test's
         // peer) must not keep the write end open, or dropping ours would wake nobody.
@@ -94,8 +101,10 @@ impl Shuttle {
         let up_counts = Arc::new(SharedCounts::default());
         let down_counts = Arc::new(SharedCounts::default());
         let perfect = uplink.is_none() && downlink.is_none();
-        let lane = |name, src: &Arc<SyncDevice>, dst: &Arc<SyncDevice>, engine, shared| Lane {
+        let [up_tap, down_tap] = taps;
+        let lane = |name, src: &Arc<SyncDevice>, dst: &Arc<SyncDevice>, engine, shared, tap| Lane {
             name,
+            tap,
             src: src.clone(),
             dst: dst.clone(),
             engine,
@@ -104,8 +113,15 @@ impl Shuttle {
             shared,
             dead: false,
         };
-        let up = lane("uplink", &inside, &host, uplink, up_counts.clone());
-        let down = lane("downlink", &host, &inside, downlink, down_counts.clone());
+        let up = lane("uplink", &inside, &host, uplink, up_counts.clone(), up_tap);
+        let down = lane(
+            "downlink",
+            &host,
+            &inside,
+            downlink,
+            down_counts.clone(),
+            down_tap,
+        );
         let groups = if perfect {
             vec![("lab-link".to_string(), vec![up, down])]
         } else {
@@ -168,13 +184,18 @@ impl Lane {
             match self.src.recv(buf) {
                 Ok(n) => {
                     moved = true;
-                    match &mut self.engine {
-                        Some(e) => e.submit(Instant::now(), &buf[..n]),
+                    let at = Instant::now();
+                    let verdict = match &mut self.engine {
+                        Some(e) => Some(e.submit(at, &buf[..n])),
                         None => {
                             self.direct.received += 1;
                             self.direct.passed += 1;
                             write(&self.dst, &buf[..n], &mut self.write_errors);
+                            None
                         }
+                    };
+                    if let Some(tap) = &self.tap {
+                        tap.record(at, &buf[..n], verdict);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

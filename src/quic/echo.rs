@@ -169,6 +169,11 @@ pub enum Reply {
 }
 
 impl Pinger {
+    /// The connection (for its statistics).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Connect to `addr` (blocking). `datagrams`: ping with DATAGRAM frames, else on a
     /// stream.
     pub fn connect(

@@ -10,6 +10,7 @@
 //! | `sink` | the room's handle: a bounded queue, and a writer with a stream per sender |
 //! | [`client`] | the chat client's link: a stream of messages in, a sink of messages out |
 //! | [`echo`] | the echo server (RFC 862 per stream, DATAGRAM echo) and its clients |
+//! | [`stats`] | quinn's connection statistics as the bench's congestion-control view |
 //!
 //! # Chat over QUIC (ALPN `nettool-chat`)
 //!
@@ -29,6 +30,7 @@ pub mod echo;
 pub mod endpoint;
 mod member;
 mod sink;
+pub mod stats;
 mod transport;
 
 pub use transport::QuicTransport;

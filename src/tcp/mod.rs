@@ -1,7 +1,8 @@
 //! TCP: the listener with its connection cap ([`TcpTransport`], `tracker`, `accept`), one task
 //! per connection (`conn`) reading through one `reader` for both formats, a writer
 //! task draining its queue ([`writer`]), the deadline on incomplete input (`stall`)
-//! and socket options (`socket`). Each connection runs in a tracing span of its own
+//! and socket options (`socket`); [`info`] reads the kernel's `TCP_INFO` for the bench.
+//! Each connection runs in a tracing span of its own
 //! (`conn{peer=#7 addr=127.0.0.1:40000}`).
 //!
 //! At the cap, the oldest connection that has sent nothing since it connected (for at
@@ -14,6 +15,7 @@
 
 pub(crate) mod accept;
 mod conn;
+pub mod info;
 mod reader;
 pub(crate) mod socket;
 mod stall;

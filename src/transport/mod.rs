@@ -17,9 +17,11 @@
 //!
 //! An application holds transports of any protocol as [`AnyTransport`]s, so a server
 //! serves whatever list it is given; [`memory`] is a transport without sockets, for
-//! testing the room.
+//! testing the room. A measurement reads a reliable connection's congestion control
+//! through [`stats::CcStats`].
 
 pub mod memory;
+pub mod stats;
 
 use crate::wire::{ClientMsg, LeaveReason, Outgoing, Proto};
 use std::future::Future;

@@ -181,6 +181,7 @@ async fn the_stream_sink_counts_instead_of_echoing(proto: Proto) {
         size: 1200,
         rate_bps: 10_000_000, // paced: 10 Mbit/s, about 1 000 datagrams/s
         secure: Default::default(),
+        intervals: Default::default(),
     };
     let r = tokio::task::spawn_blocking(move || stream::run(&cfg))
         .await

@@ -145,6 +145,7 @@ async fn bench_rtt_over_tcp_counts_lost_round_trips() {
         timeout: Duration::from_millis(50),
         secure: Default::default(),
         datagrams: false,
+        intervals: Default::default(),
     };
     let r = tokio::task::spawn_blocking(move || rtt::run(&cfg))
         .await

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 const NETTOOL: &str = env!("CARGO_BIN_EXE_nettool");
 
 /// Whether the lab can run here: a failure under CI, a skip elsewhere ([`skip::require`]).
-fn privileged() -> bool {
+pub(crate) fn privileged() -> bool {
     skip::require("the link lab", nettool::lab::access::check())
 }
 
@@ -25,7 +25,7 @@ fn lab(link: &str) -> Lab {
 }
 
 /// An echo server (TCP and UDP on one port) on the lab's host address.
-async fn echo_server(lab: &Lab, stop: &CancellationToken) -> SocketAddr {
+pub(crate) async fn echo_server(lab: &Lab, stop: &CancellationToken) -> SocketAddr {
     let addr = SocketAddr::from((lab.host_addr(), 0));
     let server = echo::Server::bind(addr, &[Proto::Tcp, Proto::Udp], Default::default())
         .await
@@ -43,7 +43,7 @@ const NO_LOSS_WAIT: &str = "5s";
 const ALL_LOST_WAIT: &str = "200ms";
 
 /// `nettool echo ADDR --proto P -c N -W WAIT --json` inside the lab: the summary.
-async fn ping_inside(
+pub(crate) async fn ping_inside(
     lab: &Lab,
     addr: SocketAddr,
     proto: &str,

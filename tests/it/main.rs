@@ -11,9 +11,11 @@
 //! | [`udp_spoofing`] | forged sources, floods and reflection on the UDP side |
 //! | [`client`], [`client_ends`] | the chat client against scripted servers; how it ends when the server goes |
 //! | [`lab`] | the link lab as root: traffic through TUN and a namespace, impairment counts, clean-up |
+//! | [`lab_capture`] | TCP's retransmissions against the lab's drops; `--pcap` read back with tcpdump, and its edges |
 //! | [`lifecycle`] | the binary's edges: clients leaving on signals, servers gone, one-line errors, closed stderr |
 //! | [`echo`], [`echo_timeouts`] | RFC 862 echo, the ping client (and its timeouts), the stream sink |
 //! | [`bench_charts`] | the bench's SVG charts say what they show |
+//! | [`intervals`] | per-interval reports: TCP's `TCP_INFO`, UDP's receiver counts, adding up to the totals |
 //! | [`interop`] | netcat, socat, ncat and the lesson's Node.js scripts |
 //! | [`cli`] | the binary as a user runs it |
 //! | [`cluster`], [`cluster_faults`] | one room across two servers over a real `nats-server`: every line once, a dead server noticed; the broker restarted, down, misconfigured; [`cluster_broker`]: a slow consumer, a token, TLS |
@@ -48,7 +50,9 @@ mod echo;
 mod echo_timeouts;
 mod faults;
 mod interop;
+mod intervals;
 mod lab;
+mod lab_capture;
 mod lifecycle;
 mod malformed;
 mod quic_retry;
