@@ -168,6 +168,20 @@ pub enum Reply {
     Lost,
 }
 
+impl Drop for Pinger {
+    /// Close the connection while its runtime still exists, and let the endpoint send
+    /// the CONNECTION_CLOSE (bounded): otherwise the runtime goes first, nothing is sent,
+    /// and the server keeps the finished client until its idle timeout (30 s). A Pinger
+    /// lives on a blocking thread (every ping is a `block_on`), so blocking here is fine.
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"done");
+        let ep = self._ep.clone();
+        self.rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(200), ep.wait_idle()).await;
+        });
+    }
+}
+
 impl Pinger {
     /// The connection (for its statistics).
     pub fn connection(&self) -> &Connection {
