@@ -32,6 +32,38 @@ impl Drop for Reaped {
     }
 }
 
+/// The arguments of a `nettool chat -l` child as the fan-out benches run it: room for
+/// `members` (and a margin), a deep queue, no UDP flood limit (the bench measures the
+/// room, not the limit), and the bench's `--coalesce` window (zero: rounds only).
+pub(super) fn room_server_args(
+    proto: crate::wire::Proto,
+    members: usize,
+    coalesce: std::time::Duration,
+) -> Vec<String> {
+    let max = (members + 16).to_string();
+    let coalesce = format!("{}us", coalesce.as_micros());
+    let proto = proto.to_string();
+    [
+        "chat",
+        "-l",
+        "127.0.0.1:0",
+        "--proto",
+        &proto,
+        "--max-members",
+        &max,
+        "--max-conns",
+        &max,
+        "--queue",
+        "4096",
+        "--udp-rate",
+        "0",
+        "--coalesce",
+        &coalesce,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 impl ChildServer {
     /// Start `exe ARGS…` and wait (bounded) for its address, on CPU `cpu` only if given
     /// (through `taskset`, which execs the server, so the pid is the server's).

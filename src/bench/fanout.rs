@@ -13,7 +13,7 @@
 //! in text mode, its CPU read through its pid. The members are the load generator's
 //! ([`super::load`]), measured over a window after a warm-up.
 
-use super::child::ChildServer;
+use super::child::{room_server_args, ChildServer};
 use super::cpu;
 use super::load::{Load, LoadConfig};
 use crate::measure::latency::Latency;
@@ -131,33 +131,13 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
     let mut trust = cfg.secure.trust.clone();
     let (_child, addr, pid) = match &cfg.server {
         Server::Spawn { exe } => {
-            let max = (cfg.clients + cfg.slow_readers + 16).to_string();
-            let proto = cfg.proto.to_string();
-            let slow = cfg.slow.to_string();
-            let mut args = vec![
-                "chat",
-                "-l",
-                "127.0.0.1:0",
-                "--proto",
-                &proto,
-                "--max-members",
-                &max,
-                "--max-conns",
-                &max,
-                "--queue",
-                "4096",
-                // The bench measures the room, not the flood limit.
-                "--udp-rate",
-                "0",
-                "--slow",
-                &slow,
-            ];
-            let coalesce = format!("{}us", cfg.coalesce.as_micros());
-            args.extend(["--coalesce", &coalesce]);
-            let sndbuf = cfg.sndbuf.map(|n| n.to_string());
-            if let Some(n) = &sndbuf {
-                args.extend(["--sndbuf", n]);
+            let members = cfg.clients + cfg.slow_readers;
+            let mut args = room_server_args(cfg.proto, members, cfg.coalesce);
+            args.extend(["--slow".into(), cfg.slow.to_string()]);
+            if let Some(n) = cfg.sndbuf {
+                args.extend(["--sndbuf".into(), n.to_string()]);
             }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let child = ChildServer::spawn_pinned(exe, &args, cfg.pin.then_some(0))?;
             let (addr, pid) = (child.addr, child.pid());
             if let Some(fp) = &child.fingerprint {

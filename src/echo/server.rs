@@ -66,16 +66,8 @@ async fn connection(mut s: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) ->
         return any_stream(t).await;
     }
     let mut buf = vec![0u8; TCP_BUF];
-    let mut n = s.read(&mut buf).await?;
-    // Enough bytes to tell the sink's preamble from data to echo.
-    while n > 0 && n < sink::TCP_PREAMBLE.len() && buf[..n] == sink::TCP_PREAMBLE[..n] {
-        let more = s.read(&mut buf[n..]).await?;
-        if more == 0 {
-            break;
-        }
-        n += more;
-    }
-    if n >= sink::TCP_PREAMBLE.len() && buf.starts_with(sink::TCP_PREAMBLE) {
+    let (mut n, to_sink) = opening(&mut s, &mut buf).await?;
+    if to_sink {
         return tcp_sink(s, buf, n - sink::TCP_PREAMBLE.len()).await;
     }
     while n > 0 {
@@ -86,13 +78,13 @@ async fn connection(mut s: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) ->
     s.shutdown().await
 }
 
-/// Echo (or count, after the sink's preamble) any stream: the TLS path, without the
-/// plain socket's splice.
-async fn any_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
-    mut s: S,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; TCP_BUF];
-    let mut n = s.read(&mut buf).await?;
+/// The first bytes of a stream into `buf`: enough to tell the sink's preamble from data to
+/// echo. Returns how many were read, and whether they start with the preamble.
+async fn opening<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut [u8],
+) -> io::Result<(usize, bool)> {
+    let mut n = s.read(buf).await?;
     while n > 0 && n < sink::TCP_PREAMBLE.len() && buf[..n] == sink::TCP_PREAMBLE[..n] {
         let more = s.read(&mut buf[n..]).await?;
         if more == 0 {
@@ -100,7 +92,20 @@ async fn any_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         }
         n += more;
     }
-    if n >= sink::TCP_PREAMBLE.len() && buf.starts_with(sink::TCP_PREAMBLE) {
+    Ok((
+        n,
+        n >= sink::TCP_PREAMBLE.len() && buf.starts_with(sink::TCP_PREAMBLE),
+    ))
+}
+
+/// Echo (or count, after the sink's preamble) any stream: the TLS path, without the
+/// plain socket's splice.
+async fn any_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; TCP_BUF];
+    let (mut n, to_sink) = opening(&mut s, &mut buf).await?;
+    if to_sink {
         let start = Instant::now();
         let mut bytes = (n - sink::TCP_PREAMBLE.len()) as u64;
         loop {

@@ -19,7 +19,7 @@ mod report;
 
 pub use report::{ClusterReport, Layout, ServerCost};
 
-use super::child::{ChildServer, Reaped};
+use super::child::{room_server_args, ChildServer, Reaped};
 use super::cpu;
 use super::load::{Load, LoadConfig};
 use crate::measure::latency::Latency;
@@ -146,32 +146,15 @@ async fn layout(
     broker: Option<&broker::Broker>,
     beside: Option<(&PathBuf, Vec<f64>)>,
 ) -> Result<(Layout, Option<Floor>)> {
-    let max = (cfg.clients + 16).to_string();
-    let proto = cfg.proto.to_string();
     let room = format!("bench{tag}");
     let mut children = Vec::new();
     for s in 0..servers.unwrap_or(1) {
         let name = format!("s{}", s + 1);
-        let mut args = vec![
-            "chat",
-            "-l",
-            "127.0.0.1:0",
-            "--proto",
-            &proto,
-            "--max-members",
-            &max,
-            "--max-conns",
-            &max,
-            "--queue",
-            "4096",
-            "--udp-rate",
-            "0",
-        ];
-        let coalesce = format!("{}us", cfg.coalesce.as_micros());
-        args.extend(["--coalesce", &coalesce]);
+        let mut args = room_server_args(cfg.proto, cfg.clients, cfg.coalesce);
         if servers.is_some() {
-            args.extend(["--cluster", url, "--room", &room, "--name", &name]);
+            args.extend(["--cluster", url, "--room", &room, "--name", &name].map(String::from));
         }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(SERVER_CPU))?;
         children.push((name.clone(), child));
     }
