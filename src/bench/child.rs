@@ -137,19 +137,25 @@ impl ChildServer {
 }
 
 /// Pin every thread of this process to CPU `cpu` (`taskset -a -p`); a warning if that fails.
+/// Only the first call does it: the threads started since then inherit their creator's
+/// CPUs, and a thread that has pinned itself elsewhere on purpose (the in-process echo
+/// server of `bench --pin`) must stay there when fan-out pins the load later in the run.
 pub(super) fn pin_self(cpu: usize) {
-    let ok = Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &cpu.to_string(),
-            &std::process::id().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        tracing::warn!("cannot pin the load generator to CPU {cpu} (taskset)");
-    }
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        let ok = Command::new("taskset")
+            .args([
+                "-a",
+                "-p",
+                "-c",
+                &cpu.to_string(),
+                &std::process::id().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            tracing::warn!("cannot pin the load generator to CPU {cpu} (taskset)");
+        }
+    });
 }

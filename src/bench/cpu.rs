@@ -1,6 +1,7 @@
 //! CPU time of a process (all its threads), read from `/proc/PID/task/*/schedstat`
 //! (nanoseconds, unlike the 10 ms ticks of `/proc/PID/stat`). Linux only; elsewhere
-//! the figures are reported as unavailable.
+//! the figures are reported as unavailable. Also the pinning of one thread to one CPU,
+//! for `bench --pin`.
 
 use std::time::Duration;
 
@@ -26,6 +27,18 @@ pub fn own_cpu() -> Option<Duration> {
     process_cpu(std::process::id())
 }
 
+/// Pin the calling thread (and the threads it starts from now on) to CPU `cpu`; a
+/// warning if the kernel refuses (no such CPU, or a cpuset without it).
+pub fn pin_thread(cpu: usize) -> bool {
+    let mut set = nix::sched::CpuSet::new();
+    let ok = set.set(cpu).is_ok()
+        && nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_ok();
+    if !ok {
+        tracing::warn!("cannot pin a thread to CPU {cpu}");
+    }
+    ok
+}
+
 /// CPU used between two readings.
 pub fn used(before: Option<Duration>, after: Option<Duration>) -> Option<Duration> {
     Some(after?.saturating_sub(before?))
@@ -34,6 +47,39 @@ pub fn used(before: Option<Duration>, after: Option<Duration>) -> Option<Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_thread_runs_on_that_cpu_only() {
+        let allowed = std::thread::spawn(|| {
+            assert!(pin_thread(0));
+            let set =
+                nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("affinity");
+            (0..nix::sched::CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap_or(false))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(allowed, vec![0]);
+        // The test's own thread is untouched.
+        let here = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).expect("affinity");
+        let n = (0..nix::sched::CpuSet::count())
+            .filter(|&c| here.is_set(c).unwrap_or(false))
+            .count();
+        assert_eq!(
+            n,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
+
+    #[test]
+    fn a_cpu_that_is_not_there_is_refused_not_fatal() {
+        let past_the_end = nix::sched::CpuSet::count();
+        let pinned = std::thread::spawn(move || pin_thread(past_the_end))
+            .join()
+            .expect("thread");
+        assert!(!pinned);
+    }
 
     #[test]
     fn own_cpu_grows_with_work() {

@@ -20,8 +20,8 @@ pub(super) struct LocalEcho {
 
 impl LocalEcho {
     /// TCP, UDP, TLS and QUIC (the last two on the next port), with a certificate of
-    /// this run's.
-    pub(super) async fn start() -> Result<(SocketAddr, LocalEcho)> {
+    /// this run's; its thread on CPU `cpu` only, if given (`bench --pin`).
+    pub(super) async fn start(cpu: Option<usize>) -> Result<(SocketAddr, LocalEcho)> {
         let identity = std::sync::Arc::new(crate::cert::Identity::ephemeral()?);
         let fingerprint = identity.fingerprint.clone();
         let shutdown = CancellationToken::new();
@@ -30,6 +30,9 @@ impl LocalEcho {
         let thread = std::thread::Builder::new()
             .name("echo-server".into())
             .spawn(move || {
+                if let Some(cpu) = cpu {
+                    super::cpu::pin_thread(cpu);
+                }
                 let rt = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

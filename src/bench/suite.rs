@@ -188,6 +188,11 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
     let needs_echo = [Part::Rtt, Part::Stream, Part::Setup]
         .into_iter()
         .any(wants);
+    if cfg.pin && needs_echo {
+        // The measuring side on CPU 1, the in-process echo server on CPU 0 (a server
+        // given with --connect is the user's to pin), as fan-out pins its chat server.
+        super::child::pin_self(1);
+    }
     let (addr, target, local) = match cfg.connect {
         Some(addr) => (addr, addr.to_string(), None),
         None if !needs_echo => (
@@ -196,7 +201,10 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             None,
         ),
         None => {
-            let (addr, echo) = LocalEcho::start().await?;
+            let (addr, echo) = LocalEcho::start(cfg.pin.then_some(0)).await?;
+            if cfg.pin {
+                tracing::info!("pinned: the echo server on CPU 0, the measuring side on CPU 1");
+            }
             (
                 addr,
                 format!("loopback {addr} (in-process echo server)"),

@@ -135,8 +135,10 @@ pub struct BenchArgs {
     /// as the chat server runs by default].
     #[arg(long, value_parser = coalesce_window, default_value = "0")]
     coalesce: Dur,
-    /// Fan-out and capacity: run the chat server on CPU 0 and the load on CPU 1 (taskset);
-    /// with --servers, every server and bare peer on CPU 0, the broker and load on CPU 1.
+    /// Run the servers on CPU 0 and the measuring side on CPU 1: round trip, stream and
+    /// setup pin the in-process echo server's thread; fan-out and capacity the chat server
+    /// (taskset); with --servers, every server and bare peer on CPU 0, the broker and load
+    /// on CPU 1.
     #[arg(long)]
     pin: bool,
     /// Capacity: members per protocol (TCP and UDP each).

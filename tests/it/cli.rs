@@ -306,3 +306,70 @@ fn help_shows_the_library_defaults() {
         assert!(help.contains(default), "no {default} in {help}");
     }
 }
+
+/// `bench --pin` on the echo parts: the in-process echo server's thread runs on CPU 0
+/// only, every other thread of the bench on CPU 1 only, and the run still reports.
+#[tokio::test]
+async fn bench_pin_puts_the_echo_server_and_the_measuring_side_on_two_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let two = if cpus >= 2 {
+        Ok(())
+    } else {
+        Err(format!("{cpus} CPU here"))
+    };
+    if !harness::skip::require("two CPUs", two) {
+        return;
+    }
+    let args = [
+        "bench",
+        "rtt",
+        "--proto",
+        "tcp",
+        "--pin",
+        "--duration",
+        "2s",
+        "--json",
+    ];
+    let mut p = Proc::spawn("bench", nettool(), &args);
+    p.stderr_containing("pinned: the echo server on CPU 0, the measuring side on CPU 1")
+        .await;
+    let mut seen = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", p.pid())).expect("/proc");
+    for task in tasks.flatten() {
+        let (Ok(comm), Ok(status)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("status")),
+        ) else {
+            continue; // a thread that ended meanwhile
+        };
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim)
+            .expect("Cpus_allowed_list")
+            .to_string();
+        seen.push((comm.trim().to_string(), allowed));
+    }
+    assert!(
+        seen.iter().any(|(c, _)| c == "echo-server"),
+        "no echo-server thread: {seen:?}"
+    );
+    for (comm, allowed) in &seen {
+        let want = if comm == "echo-server" { "0" } else { "1" };
+        assert_eq!(allowed, want, "{comm} runs on {allowed}: {seen:?}");
+    }
+    let mut json = String::new();
+    loop {
+        let l = p.line().await;
+        json.push_str(&l);
+        if l == "}" {
+            break;
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(
+        v["rtt"]["tcp"]["latency"]["p50_us"].as_f64().is_some(),
+        "{v}"
+    );
+    assert!(p.exit().await.success());
+}
