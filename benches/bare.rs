@@ -7,8 +7,11 @@
 //! current-thread runtime of their own thread, as nettool's in-process echo server and
 //! measuring thread do.
 //!
-//! `cargo bench --bench bare` (release), or `cargo bench --bench bare -- --json`;
-//! `scripts/quic-tls-compare.sh` runs it beside `nettool bench` in one go.
+//! `cargo bench --bench bare` (release), or `cargo bench --bench bare -- --json`.
+//! `--bulk SECS` sets the goodput runs' length; `--pin` puts the server threads on CPU 0
+//! and the client on CPU 1, as `nettool bench --pin` pins its echo server and measuring
+//! side. `scripts/quic-tls-compare.sh` runs it beside
+//! `nettool bench` in one go.
 
 use bytes::Bytes;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -21,17 +24,32 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RTT: Duration = Duration::from_secs(2);
+/// How long each bulk transfer runs unless `--bulk SECS` says (2 s, as `nettool bench`).
 const BULK: Duration = Duration::from_secs(2);
 const SETUPS: usize = 300;
 const CHUNK: usize = 128 * 1024;
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
+    let pin = std::env::args().any(|a| a == "--pin");
+    let args: Vec<String> = std::env::args().collect();
+    let bulk = args
+        .iter()
+        .position(|a| a == "--bulk")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| Duration::from_secs_f64(s.parse().expect("--bulk SECS")))
+        .unwrap_or(BULK);
+    if pin {
+        nettool::bench::cpu::pin_thread(1);
+    }
     nettool::cert::install_provider();
     let id = nettool::cert::Identity::ephemeral().expect("certificate");
     let (chain, key) = (id.chain.clone(), id.key());
-    let q = server_thread(move |rt| rt.block_on(quic_server(chain, key)));
-    let t = server_thread(move |rt| rt.block_on(tls_server(id.chain.clone(), id.key())));
+    let server_cpu = pin.then_some(0);
+    let q = server_thread(server_cpu, move |rt| rt.block_on(quic_server(chain, key)));
+    let t = server_thread(server_cpu, move |rt| {
+        rt.block_on(tls_server(id.chain.clone(), id.key()))
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -45,7 +63,7 @@ fn main() {
         let (ep, conn) = quic_connect(q, true).await;
         put("quic_rtt_stream_p50_us", quic_rtt(&conn, false).await);
         put("quic_rtt_datagram_p50_us", quic_rtt(&conn, true).await);
-        put("quic_goodput_gbps", quic_bulk(&conn).await);
+        put("quic_goodput_gbps", quic_bulk(&conn, bulk).await);
         conn.close(0u32.into(), b"");
         drop(ep);
         let (full, resumed, zero) = quic_setups(q).await;
@@ -54,7 +72,7 @@ fn main() {
         put("quic_setup_0rtt_p50_us", zero);
         let mut s = tls_connect(t, &tls_client(false)).await;
         put("tls_rtt_p50_us", tls_rtt(&mut s).await);
-        put("tls_goodput_gbps", tls_bulk(t).await);
+        put("tls_goodput_gbps", tls_bulk(t, bulk).await);
         let (full, resumed) = tls_setups(t).await;
         put("tls_setup_full_p50_us", full);
         put("tls_setup_resumed_p50_us", resumed);
@@ -70,10 +88,14 @@ fn main() {
 }
 
 fn server_thread(
+    cpu: Option<usize>,
     f: impl FnOnce(&tokio::runtime::Runtime) -> std::io::Result<()> + Send + 'static,
 ) -> std::sync::mpsc::Receiver<SocketAddr> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        if let Some(cpu) = cpu {
+            nettool::bench::cpu::pin_thread(cpu);
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -281,14 +303,14 @@ async fn quic_rtt(conn: &quinn::Connection, datagram: bool) -> f64 {
     p50(v)
 }
 
-async fn quic_bulk(conn: &quinn::Connection) -> f64 {
+async fn quic_bulk(conn: &quinn::Connection, bulk: Duration) -> f64 {
     let (mut s, mut r) = conn.open_bi().await.expect("stream");
     let mut first = vec![0u8; CHUNK];
     first[0] = 0xff;
     s.write_chunk(Bytes::from(first)).await.expect("write");
     let chunk = Bytes::from(vec![0x42u8; CHUNK]);
     let start = Instant::now();
-    while start.elapsed() < BULK {
+    while start.elapsed() < bulk {
         s.write_chunk(chunk.clone()).await.expect("write");
     }
     s.finish().expect("finish");
@@ -407,14 +429,14 @@ async fn tls_rtt(s: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>)
     p50(v)
 }
 
-async fn tls_bulk(a: SocketAddr) -> f64 {
+async fn tls_bulk(a: SocketAddr, bulk: Duration) -> f64 {
     let mut s = tls_connect(a, &tls_client(false)).await;
     let mut chunk = vec![0x42u8; CHUNK];
     chunk[0] = 0xff;
     s.write_all(&chunk).await.expect("write");
     chunk[0] = 0x42;
     let start = Instant::now();
-    while start.elapsed() < BULK {
+    while start.elapsed() < bulk {
         s.write_all(&chunk).await.expect("write");
     }
     s.shutdown().await.expect("close_notify");
