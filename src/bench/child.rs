@@ -143,7 +143,7 @@ impl ChildServer {
 pub(super) fn pin_self(cpu: usize) {
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(|| {
-        let ok = Command::new("taskset")
+        let status = Command::new("taskset")
             .args([
                 "-a",
                 "-p",
@@ -152,10 +152,11 @@ pub(super) fn pin_self(cpu: usize) {
                 &std::process::id().to_string(),
             ])
             .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            tracing::warn!("cannot pin the load generator to CPU {cpu} (taskset)");
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => tracing::warn!("cannot pin the measuring side to CPU {cpu}: taskset {s}"),
+            Err(e) => tracing::warn!("cannot pin the measuring side to CPU {cpu}: taskset: {e}"),
         }
     });
 }
