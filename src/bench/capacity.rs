@@ -12,7 +12,7 @@
 //! (`W` welcomed, `G` gone, `D µs` delivered) and sends the lines it reads on stdin.
 //! With `pin`, the server runs on CPU 0 and the load generator (and its worker) on CPU 1.
 
-use super::child::{ChildServer, Reaped};
+use super::child::{ChildServer, Reaped, LOAD_CPU, SERVER_CPU};
 use super::cpu;
 use crate::measure::latency::{histogram, Latency};
 use crate::wire::{now_us, Proto};
@@ -123,9 +123,9 @@ pub async fn run(cfg: &CapacityConfig) -> Result<CapacityResult> {
         "--threads",
         &threads,
     ];
-    let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(0))?;
+    let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(SERVER_CPU))?;
     if cfg.pin {
-        super::child::pin_self(1);
+        super::child::pin_self(LOAD_CPU);
     }
     let (addr, pid) = (child.addr, child.pid());
     let rss_before = rss_kb(pid);

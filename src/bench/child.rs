@@ -4,12 +4,32 @@
 //! For per-core comparisons the child and the load generator can be pinned to CPUs.
 
 use anyhow::{anyhow, bail, Context, Result};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+/// With `--pin`: the CPU of the servers (a chat child, the in-process echo server, the
+/// bare bus peers) …
+pub(super) const SERVER_CPU: usize = 0;
+/// … and of the measuring side (this process, the load generator, the broker).
+pub(super) const LOAD_CPU: usize = 1;
+
+/// A command for `program`, run on CPU `cpu` only if given: through `taskset`, which
+/// execs the program, so the child's pid is the program's.
+pub(super) fn command_on(program: impl AsRef<OsStr>, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c.to_string()).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
 
 pub(super) struct ChildServer {
     child: Reaped,
@@ -66,20 +86,13 @@ pub(super) fn room_server_args(
 
 impl ChildServer {
     /// Start `exe ARGS…` and wait (bounded) for its address, on CPU `cpu` only if given
-    /// (through `taskset`, which execs the server, so the pid is the server's).
+    /// ([`command_on`]).
     pub(super) fn spawn_pinned(
         exe: &Path,
-        args: &[&str],
+        args: &[impl AsRef<OsStr>],
         cpu: Option<usize>,
     ) -> Result<ChildServer> {
-        let mut cmd = match cpu {
-            Some(c) => {
-                let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(c.to_string()).arg(exe);
-                cmd
-            }
-            None => Command::new(exe),
-        };
+        let mut cmd = command_on(exe, cpu);
         // Its self-signed certificate is this server's, not the user's, and goes with it.
         let data = tempfile::Builder::new()
             .prefix("nettool-bench-")

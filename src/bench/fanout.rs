@@ -13,7 +13,7 @@
 //! in text mode, its CPU read through its pid. The members are the load generator's
 //! ([`super::load`]), measured over a window after a warm-up.
 
-use super::child::{room_server_args, ChildServer};
+use super::child::{room_server_args, ChildServer, LOAD_CPU, SERVER_CPU};
 use super::cpu;
 use super::load::{Load, LoadConfig};
 use crate::measure::latency::Latency;
@@ -137,8 +137,7 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
             if let Some(n) = cfg.sndbuf {
                 args.extend(["--sndbuf".into(), n.to_string()]);
             }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let child = ChildServer::spawn_pinned(exe, &args, cfg.pin.then_some(0))?;
+            let child = ChildServer::spawn_pinned(exe, &args, cfg.pin.then_some(SERVER_CPU))?;
             let (addr, pid) = (child.addr, child.pid());
             if let Some(fp) = &child.fingerprint {
                 trust = crate::cert::Trust::Pin(fp.clone());
@@ -148,7 +147,7 @@ pub(super) async fn run(cfg: &FanoutConfig) -> Result<FanoutResult> {
         Server::External { addr, pid } => (None, *addr, *pid),
     };
     if cfg.pin {
-        super::child::pin_self(1);
+        super::child::pin_self(LOAD_CPU);
     }
     let load_cfg = LoadConfig {
         parallel: 1,

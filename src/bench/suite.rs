@@ -2,6 +2,7 @@
 //! chat fan-out over TCP and UDP, against an in-process `nettool echo` server on
 //! loopback (or `--connect ADDR`), with a progress bar on stderr.
 
+use super::child::{LOAD_CPU, SERVER_CPU};
 use super::fanout::{self, FanoutConfig};
 use super::interval::{IntervalConfig, LineSink};
 use super::local_echo::LocalEcho;
@@ -191,7 +192,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
     if cfg.pin && needs_echo {
         // The measuring side on CPU 1, the in-process echo server on CPU 0 (a server
         // given with --connect is the user's to pin), as fan-out pins its chat server.
-        super::child::pin_self(1);
+        super::child::pin_self(LOAD_CPU);
     }
     let (addr, target, local) = match cfg.connect {
         Some(addr) => (addr, addr.to_string(), None),
@@ -201,7 +202,7 @@ pub async fn run(cfg: &SuiteConfig) -> Result<Report> {
             None,
         ),
         None => {
-            let (addr, echo) = LocalEcho::start(cfg.pin.then_some(0)).await?;
+            let (addr, echo) = LocalEcho::start(cfg.pin.then_some(SERVER_CPU)).await?;
             if cfg.pin {
                 tracing::info!("pinned: the echo server on CPU 0, the measuring side on CPU 1");
             }

@@ -56,15 +56,18 @@ impl Writer {
             std::thread::park_timeout(FLUSH_EVERY);
         }
         self.statistics();
-        let missed: u64 = self
-            .shared
+        self.summary.missed = self.missed();
+        drop(self.spare);
+        self.summary
+    }
+
+    /// Packets the lanes could not record (a full batch), both directions.
+    fn missed(&self) -> u64 {
+        self.shared
             .missed
             .iter()
             .map(|m| m.load(Ordering::Relaxed))
-            .sum();
-        self.summary.missed = missed;
-        drop(self.spare);
-        self.summary
+            .sum()
     }
 
     fn stopped(&self) -> bool {
@@ -214,12 +217,7 @@ impl Writer {
         };
         let now = self.stamp(Instant::now()).as_nanos() as u64;
         let (up, down) = (counts.uplink, counts.downlink);
-        let missed: u64 = self
-            .shared
-            .missed
-            .iter()
-            .map(|m| m.load(Ordering::Relaxed))
-            .sum();
+        let missed = self.missed();
         {
             let isb = InterfaceStatisticsBlock {
                 interface_id: 0,

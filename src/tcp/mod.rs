@@ -91,7 +91,6 @@ pub struct TcpConfig {
 pub const DEFAULT_QUEUE: usize = 1024;
 /// Default [`TcpConfig::queue_bytes`].
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
-/// Default [`TcpConfig::handshake_timeout`].
 /// Default of [`TcpConfig::detect`]: a nettool client's preamble follows the banner
 /// after one round trip, so it is late only on a path slower than this (or a stalled
 /// host); a text peer that listens first gets its welcome after it.

@@ -145,18 +145,13 @@ async fn mistakes_are_one_line_each() {
     let tls = format!("tls://127.0.0.1:{}", broker.port);
     refused(&tls, &[], "TLS to the broker at").await;
     // The right ones join.
-    let mut p = Proc::spawn(
+    let mut p = Proc::spawn_env(
         "s1",
-        "env",
+        nettool(),
+        &["chat", "-l", "127.0.0.1:0", "--cluster", &url],
         &[
-            "NETTOOL_NATS_USER=room",
-            "NETTOOL_NATS_PASSWORD=s3cret",
-            nettool(),
-            "chat",
-            "-l",
-            "127.0.0.1:0",
-            "--cluster",
-            &url,
+            ("NETTOOL_NATS_USER", "room"),
+            ("NETTOOL_NATS_PASSWORD", "s3cret"),
         ],
     );
     p.stderr_containing("serving tcp on").await;

@@ -2,11 +2,11 @@
 //! and monitoring ports read from the lines it logs, its message counts read from its
 //! monitoring endpoint (`/varz`) so that its CPU can be divided by what it routed.
 
-use crate::bench::child::Reaped;
+use crate::bench::child::{command_on, Reaped};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -28,16 +28,9 @@ pub(super) struct Routed {
 impl Broker {
     /// Start `nats-server` from the PATH (on CPU `cpu` if given).
     pub(super) fn start(cpu: Option<usize>) -> Result<Broker> {
-        let mut cmd = match cpu {
-            Some(c) => {
-                let mut cmd = Command::new("taskset");
-                cmd.args(["-c", &c.to_string(), "nats-server"]);
-                cmd
-            }
-            None => Command::new("nats-server"),
-        };
         let mut child = Reaped(
-            cmd.args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1"])
+            command_on("nats-server", cpu)
+                .args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -19,7 +19,7 @@ mod report;
 
 pub use report::{ClusterReport, Layout, ServerCost};
 
-use super::child::{room_server_args, ChildServer, Reaped};
+use super::child::{command_on, room_server_args, ChildServer, Reaped, LOAD_CPU, SERVER_CPU};
 use super::cpu;
 use super::load::{Load, LoadConfig};
 use crate::measure::latency::Latency;
@@ -58,10 +58,6 @@ pub struct ClusterBenchConfig {
     /// layouts can be compared at equal batching.
     pub coalesce: Duration,
 }
-
-/// The CPU the servers and the bare peers run on with `pin`; the broker and load take the other.
-const SERVER_CPU: usize = 0;
-const LOAD_CPU: usize = 1;
 
 const WARMUP: Duration = Duration::from_millis(800);
 /// Chat text bytes per line: with the nickname, numbers and framing, a frame of about
@@ -154,7 +150,6 @@ async fn layout(
         if servers.is_some() {
             args.extend(["--cluster", url, "--room", &room, "--name", &name].map(String::from));
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = ChildServer::spawn_pinned(&cfg.exe, &args, cfg.pin.then_some(SERVER_CPU))?;
         children.push((name.clone(), child));
     }
@@ -318,15 +313,7 @@ fn spawn_floor(
     let mut peers = Vec::new();
     for r in rates {
         let rate = r.to_string();
-        let mut cmd = match pin {
-            true => {
-                let mut c = std::process::Command::new("taskset");
-                c.args(["-c", &SERVER_CPU.to_string()]).arg(exe);
-                c
-            }
-            false => std::process::Command::new(exe),
-        };
-        let child = cmd
+        let child = command_on(exe, pin.then_some(SERVER_CPU))
             .args([url, &subject, &rate, &secs, &size])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
