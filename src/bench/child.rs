@@ -19,7 +19,8 @@ pub(super) const SERVER_CPU: usize = 0;
 pub(super) const LOAD_CPU: usize = 1;
 
 /// A command for `program`, run on CPU `cpu` only if given: through `taskset`, which
-/// execs the program, so the child's pid is the program's.
+/// execs the program, so the child's pid is the program's. A failed spawn says
+/// [`through`] the same `cpu`.
 pub(super) fn command_on(program: impl AsRef<OsStr>, cpu: Option<usize>) -> Command {
     match cpu {
         Some(c) => {
@@ -106,30 +107,44 @@ impl ChildServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .with_context(|| format!("cannot start {}", exe.display()))?,
+                .with_context(|| format!("cannot start {}{}", exe.display(), through(cpu)))?,
         );
         let stderr = child.0.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("serving") || line.contains("certificate SHA256:") {
-                    let _ = tx.send(line);
+            // Every line up to the address (the last one says why, if it never comes),
+            // then drained unread.
+            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+            for line in lines.by_ref() {
+                let done = line.contains("serving");
+                if tx.send(line).is_err() || done {
+                    break;
                 }
             }
+            lines.for_each(drop);
         });
         // A TLS or QUIC server says its certificate first.
         let mut fingerprint = None;
+        let mut last = String::new();
         let line = loop {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
-                bail!("{} did not report its address", exe.display()); // `child` is killed
+                // `child` is killed
+                bail!(
+                    "{} did not report its address{}",
+                    exe.display(),
+                    said(&last)
+                );
             };
             if line.contains("serving") {
                 break line;
             }
-            fingerprint = line
-                .split_whitespace()
-                .find(|w| w.starts_with("SHA256:"))
-                .map(str::to_string);
+            if line.contains("certificate SHA256:") {
+                fingerprint = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("SHA256:"))
+                    .map(str::to_string);
+            }
+            last = line;
         };
         let addr = line
             .split_whitespace()
@@ -146,6 +161,25 @@ impl ChildServer {
 
     pub(super) fn pid(&self) -> u32 {
         self.child.0.id()
+    }
+}
+
+/// How a child was started, for the error when it could not be: " through taskset"
+/// when pinned ([`command_on`]), since a missing `taskset` fails the same way as a
+/// missing program.
+pub(super) fn through(cpu: Option<usize>) -> &'static str {
+    match cpu {
+        Some(_) => " through taskset (--pin)",
+        None => "",
+    }
+}
+
+/// A child's last line before it failed to start, as the tail of the error (the reason
+/// comes from it or from `taskset`: a program missing from the PATH, say).
+pub(super) fn said(last: &str) -> String {
+    match last.trim() {
+        "" => String::new(),
+        l => format!(" (it said: {l})"),
     }
 }
 

@@ -373,3 +373,34 @@ async fn bench_pin_puts_the_echo_server_and_the_measuring_side_on_two_cpus() {
     );
     assert!(p.exit().await.success());
 }
+
+/// `bench --pin` where `taskset` is missing: one line that names taskset, not the
+/// server it was to start, and a failed exit.
+#[tokio::test]
+async fn bench_pin_without_taskset_says_so() {
+    let args = [
+        "bench",
+        "fanout",
+        "--proto",
+        "tcp",
+        "--clients",
+        "2",
+        "--duration",
+        "300ms",
+        "--pin",
+    ];
+    // A PATH without taskset; setpriv stays on it, as the harness starts children with it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(setpriv) = std::env::split_paths(&path)
+        .map(|d| d.join("setpriv"))
+        .find(|p| p.exists())
+    {
+        std::os::unix::fs::symlink(setpriv, dir.path().join("setpriv")).expect("symlink");
+    }
+    let bare_path = dir.path().to_str().expect("utf-8 path");
+    let mut p = Proc::spawn_env("bench", nettool(), &args, &[("PATH", bare_path)]);
+    let line = p.stderr_containing("cannot start").await;
+    assert!(line.contains("through taskset (--pin)"), "{line}");
+    assert!(!p.exit().await.success());
+}

@@ -2,7 +2,7 @@
 //! and monitoring ports read from the lines it logs, its message counts read from its
 //! monitoring endpoint (`/varz`) so that its CPU can be divided by what it routed.
 
-use crate::bench::child::{command_on, Reaped};
+use crate::bench::child::{command_on, said, through, Reaped};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,9 +35,12 @@ impl Broker {
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .context(
-                    "cannot start nats-server (apt-get install nats-server, or give --broker URL)",
-                )?,
+                .with_context(|| {
+                    format!(
+                        "cannot start nats-server{} (apt-get install nats-server, or give --broker URL)",
+                        through(cpu)
+                    )
+                })?,
         );
         let stderr = child.0.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let (tx, rx) = mpsc::channel();
@@ -47,9 +50,10 @@ impl Broker {
             }
         });
         let (mut client, mut monitor) = (None, None);
+        let mut last = String::new();
         while client.is_none() || monitor.is_none() {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
-                bail!("nats-server did not report its ports");
+                bail!("nats-server did not report its ports{}", said(&last));
             };
             let addr = || {
                 line.rsplit(' ')
@@ -61,6 +65,7 @@ impl Broker {
             } else if line.contains("Starting http monitor on") {
                 monitor = addr();
             }
+            last = line;
         }
         let (client, monitor) = client.zip(monitor).ok_or_else(|| anyhow!("no ports"))?;
         Ok(Broker {

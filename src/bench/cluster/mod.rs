@@ -19,7 +19,9 @@ mod report;
 
 pub use report::{ClusterReport, Layout, ServerCost};
 
-use super::child::{command_on, room_server_args, ChildServer, Reaped, LOAD_CPU, SERVER_CPU};
+use super::child::{
+    command_on, room_server_args, through, ChildServer, Reaped, LOAD_CPU, SERVER_CPU,
+};
 use super::cpu;
 use super::load::{Load, LoadConfig};
 use crate::measure::latency::Latency;
@@ -313,12 +315,13 @@ fn spawn_floor(
     let mut peers = Vec::new();
     for r in rates {
         let rate = r.to_string();
-        let child = command_on(exe, pin.then_some(SERVER_CPU))
+        let cpu = pin.then_some(SERVER_CPU);
+        let child = command_on(exe, cpu)
             .args([url, &subject, &rate, &secs, &size])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
+            .with_context(|| format!("cannot start {}{}", exe.display(), through(cpu)))?;
         peers.push(Reaped(child));
     }
     Ok(peers)
